@@ -1,0 +1,162 @@
+"""Finish a freshly generated project.
+
+1. Remove the files of every disabled feature, as listed in MANIFEST (the one place that says
+   which files belong to which feature; the template's tests read it too).
+2. Write `.env` from `.env.example` with fresh random secrets (never into a tracked file).
+3. Print the next steps.
+
+Standard library only, no network, and safe to run again on an existing project.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
+
+# feature -> paths (relative to the project root) that exist only when the feature is on.
+# "{package}" stands for the package directory name.
+MANIFEST: dict[str, list[str]] = {
+    "auth": [
+        "src/{package}/api/auth.py",
+        "src/{package}/api/users.py",
+        "src/{package}/models/user.py",
+        "src/{package}/services/auth.py",
+        "tests/test_auth.py",
+        "tests/test_users.py",
+    ],
+    "ai": [
+        "src/{package}/ai",
+        "src/{package}/api/ai.py",
+        "src/{package}/api/recipes.py",
+        "src/{package}/models/ai.py",
+        "src/{package}/services/ai.py",
+        "tests/upstream.py",
+        "tests/test_ai.py",
+        "tests/test_ai_errors.py",
+        "tests/test_recipes.py",
+        "tests/test_conversations.py",
+    ],
+    "openai_sdk": [
+        "src/{package}/ai/providers/openai.py",
+    ],
+    "azure_openai": [
+        "src/{package}/ai/providers/azure_openai.py",
+    ],
+    "anthropic": [
+        "src/{package}/ai/providers/anthropic.py",
+    ],
+    "celery": [
+        "src/{package}/tasks.py",
+        "src/{package}/api/tasks.py",
+        "tests/test_tasks.py",
+    ],
+    "nginx": [
+        "nginx",
+        "tests/test_nginx.py",
+    ],
+    "docker": [
+        "Dockerfile",
+        "docker-compose.yml",
+        ".dockerignore",
+    ],
+    "github": [
+        ".github",
+    ],
+    "gitlab": [
+        ".gitlab-ci.yml",
+    ],
+    "license": [
+        "LICENSE",
+    ],
+}
+
+
+def enabled_features(context: dict[str, object]) -> set[str]:
+    """The MANIFEST features that the answers switch on (booleans compared as booleans)."""
+    provider = context["ai_provider"]
+    flags = {
+        "auth": context["use_auth"] is True,
+        "ai": provider != "none",
+        "openai_sdk": provider in ("openai", "ollama"),
+        "azure_openai": provider == "azure_openai",
+        "anthropic": provider == "anthropic",
+        "celery": context["use_celery"] is True,
+        "nginx": context["use_nginx"] is True,
+        "docker": context["use_docker"] is True,
+        "github": context["ci_provider"] == "github",
+        "gitlab": context["ci_provider"] == "gitlab",
+        "license": context["license"] != "Proprietary",
+    }
+    return {feature for feature, on in flags.items() if on}
+
+
+def disabled_paths(context: dict[str, object]) -> list[str]:
+    """Paths of every disabled feature, with the package name filled in."""
+    enabled = enabled_features(context)
+    package = str(context["package_name"])
+    return sorted(
+        path.format(package=package)
+        for feature, paths in MANIFEST.items()
+        if feature not in enabled
+        for path in paths
+    )
+
+
+def remove_disabled(root: Path, context: dict[str, object]) -> None:
+    for relative in disabled_paths(context):
+        target = root / relative
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def write_env(root: Path) -> bool:
+    """Create `.env` from `.env.example` with fresh secrets; keep an existing `.env` as it is."""
+    env = root / ".env"
+    example = root / ".env.example"
+    if env.exists() or not example.exists():
+        return False
+    lines = []
+    for line in example.read_text(encoding="utf-8").splitlines():
+        key = line.split("=", 1)[0]
+        if key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            line = f"{key}={secrets.token_urlsafe(48)}"
+        lines.append(line)
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env.chmod(0o600)
+    return True
+
+
+def next_steps(context: dict[str, object]) -> str:
+    slug = context["project_slug"]
+    package = context["package_name"]
+    return "\n".join(
+        [
+            "",
+            f"Created {slug}. Next steps:",
+            f"  cd {slug}",
+            f"  uv run flask --app {package} run     # http://127.0.0.1:5000/docs",
+            "  uv run pytest",
+            "Settings live in .env (fresh secrets were generated; it is git-ignored).",
+            "",
+        ]
+    )
+
+
+def main() -> int:
+    context = json.loads(CONTEXT_JSON)
+    root = Path.cwd()
+    remove_disabled(root, context)
+    write_env(root)
+    print(next_steps(context))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Reject answers that would produce a broken project, before anything is written.
+
+Cookiecutter renders this file with Jinja; the answers arrive once, as JSON inside a raw
+string, so quotes, backslashes or newlines in a value cannot change the code.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+
+CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
+
+SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+VERSION_RE = re.compile(r"^\d+(\.\d+)*([abc]|rc|\.dev|\.post)?\d*$")
+
+# Import names the generated project already uses (its dependencies and their tools); a
+# package with one of these names would shadow them.
+TAKEN_MODULES = frozenset(
+    {
+        "alembic",
+        "anthropic",
+        "argon2",
+        "celery",
+        "conftest",
+        "flask",
+        "flask_cors",
+        "flask_jwt_extended",
+        "flask_limiter",
+        "flask_openapi3",
+        "gunicorn",
+        "httpx",
+        "kombu",
+        "migrations",
+        "mypy",
+        "openai",
+        "prometheus_client",
+        "psycopg",
+        "pydantic",
+        "pydantic_settings",
+        "pytest",
+        "redis",
+        "ruff",
+        "sqlalchemy",
+        "sqlmodel",
+        "src",
+        "test",
+        "tests",
+        "werkzeug",
+    }
+)
+
+
+class InvalidAnswer(ValueError):
+    """An answer that breaks a rule; the message names the variable and the rule."""
+
+
+def check_slug(slug: str) -> None:
+    if not SLUG_RE.match(slug) or "--" in slug:
+        raise InvalidAnswer(
+            f"project_slug {slug!r} is invalid: use lowercase letters, digits and single "
+            "hyphens, starting with a letter and not ending with a hyphen "
+            "(e.g. 'llm-service')."
+        )
+
+
+def check_package_name(name: str) -> None:
+    if not name.isidentifier() or not name.isascii():
+        raise InvalidAnswer(f"package_name {name!r} is invalid: it must be a Python identifier.")
+    if name != name.lower():
+        raise InvalidAnswer(f"package_name {name!r} is invalid: use lowercase letters only.")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise InvalidAnswer(f"package_name {name!r} is invalid: it is a Python keyword.")
+    if name in sys.stdlib_module_names or name in TAKEN_MODULES:
+        raise InvalidAnswer(
+            f"package_name {name!r} is invalid: it would shadow the module of the same name "
+            "in the standard library or a dependency."
+        )
+
+
+def check_email(email: str) -> None:
+    if not EMAIL_RE.match(email):
+        raise InvalidAnswer(f"author_email {email!r} is invalid: it must look like name@example.com.")
+
+
+def check_version(version: str) -> None:
+    if not VERSION_RE.match(version):
+        raise InvalidAnswer(f"version {version!r} is invalid: use a PEP 440 version such as 0.1.0.")
+
+
+def check_single_line(context: dict[str, object]) -> None:
+    for key in ("project_name", "description", "author_name"):
+        value = str(context[key])
+        if not value.strip() or "\n" in value or "\r" in value:
+            raise InvalidAnswer(f"{key} is invalid: it must be one non-empty line.")
+
+
+def check_choices(context: dict[str, object]) -> None:
+    for key in ("use_auth", "use_celery", "use_nginx", "use_docker"):
+        if not isinstance(context[key], bool):
+            raise InvalidAnswer(f"{key} {context[key]!r} is invalid: answer yes or no.")
+
+
+def validate(context: dict[str, object]) -> None:
+    check_single_line(context)
+    check_slug(str(context["project_slug"]))
+    check_package_name(str(context["package_name"]))
+    check_email(str(context["author_email"]))
+    check_version(str(context["version"]))
+    check_choices(context)
+
+
+def main() -> int:
+    context = json.loads(CONTEXT_JSON)
+    try:
+        validate(context)
+    except InvalidAnswer as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

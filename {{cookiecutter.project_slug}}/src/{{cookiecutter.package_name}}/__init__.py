@@ -1,0 +1,77 @@
+"""{{ cookiecutter.project_name }}: the application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_openapi3 import Info, OpenAPI
+{%- if cookiecutter.use_nginx %}
+from werkzeug.middleware.proxy_fix import ProxyFix
+{%- endif %}
+
+from .api import register_api
+from .cli import register_cli
+from .errors import register_error_handlers, validation_error_callback
+from .extensions import cors, db, limiter, redis_store
+{%- if cookiecutter.use_auth %}
+from .extensions import jwt
+{%- endif %}
+from .observability import configure_logging, init_observability
+from .settings import Settings
+
+__version__ = "{{ cookiecutter.version }}"
+
+SECURITY_SCHEMES: dict[str, Any] = {
+{%- if cookiecutter.use_auth %}
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+{%- endif %}
+}
+
+
+def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
+    """Build the app: settings, extensions, error handlers, routes, CLI."""
+    settings = config if isinstance(config, Settings) else Settings(**(config or {}))
+    configure_logging(settings)
+
+    app = OpenAPI(
+        __name__,
+        info=Info(title={{ cookiecutter.project_name | tojson }}, version=__version__),
+        security_schemes=SECURITY_SCHEMES or None,
+        validation_error_status=422,
+        validation_error_callback=validation_error_callback,
+        doc_prefix="/docs",
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        TESTING=settings.app_env == "testing",
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_DEFAULT=settings.rate_limit_default,
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+{%- if cookiecutter.use_auth %}
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ACCESS_TOKEN_EXPIRES=settings.jwt_access_token_expires,
+        JWT_REFRESH_TOKEN_EXPIRES=settings.jwt_refresh_token_expires,
+{%- endif %}
+    )
+    app.extensions["settings"] = settings
+{%- if cookiecutter.use_nginx %}
+    # Behind the bundled nginx: trust exactly one proxy hop for client address and scheme.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+{%- endif %}
+
+    db.init_app(app, settings)
+    redis_store.init_app(app, settings)
+    limiter.init_app(app)
+    cors.init_app(app, origins=settings.cors_origins, expose_headers=["X-Request-ID"])
+{%- if cookiecutter.use_auth %}
+    jwt.init_app(app)
+{%- endif %}
+
+    init_observability(app)
+    register_error_handlers(app)
+    register_api(app)
+    register_cli(app)
+    return app

@@ -1,0 +1,109 @@
+"""Extensions, created unbound here and initialised by `create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from flask import Flask, current_app, g
+from flask_cors import CORS
+{%- if cookiecutter.use_auth %}
+from flask_jwt_extended import JWTManager
+{%- endif %}
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from sqlalchemy import Engine, event
+from sqlmodel import Session, create_engine
+
+from .settings import Settings
+
+
+class Database:
+    """The SQLModel engine of the app, and one session per request (closed on teardown)."""
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        self._engine = make_engine(settings.database_url)
+        app.extensions["database"] = self
+        app.teardown_appcontext(self._close_session)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("Database.init_app() has not been called")
+        return self._engine
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = Session(self.engine, expire_on_commit=False)
+        session: Session = g.db_session
+        return session
+
+    @contextmanager
+    def new_session(self) -> Iterator[Session]:
+        """A session outside any request (CLI, background tasks)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @staticmethod
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 3},
+    )
+
+
+class RedisClient:
+    """An optional Redis connection: `client` is None when REDIS_URL is unset."""
+
+    def __init__(self) -> None:
+        self.client: redis.Redis | None = None
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        if settings.redis_url:
+            self.client = redis.Redis.from_url(
+                settings.redis_url,
+                decode_responses=True,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                health_check_interval=30,
+            )
+        app.extensions["redis"] = self
+
+
+def get_settings() -> Settings:
+    settings: Settings = current_app.extensions["settings"]
+    return settings
+
+
+db = Database()
+redis_store = RedisClient()
+limiter = Limiter(key_func=get_remote_address)
+cors = CORS()
+{%- if cookiecutter.use_auth %}
+jwt = JWTManager()
+{%- endif %}

@@ -1,0 +1,108 @@
+"""Items: the example domain. The table, and the models its endpoints accept and return."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+ItemStatus = Literal["draft", "published", "archived"]
+ITEM_STATUSES: tuple[ItemStatus, ...] = ("draft", "published", "archived")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Item(SQLModel, table=True):
+    __tablename__ = "items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200, index=True)
+    description: str | None = Field(default=None, max_length=5000)
+    status: str = Field(default="draft", max_length=20, index=True)
+    price: float | None = Field(default=None)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+{%- if cookiecutter.use_auth %}
+    owner_id: int = Field(foreign_key="users.id", index=True)
+{%- endif %}
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    deleted_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True, index=True)
+    )
+
+
+class StrictBody(BaseModel):
+    """JSON bodies: no type coercion, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ItemCreate(StrictBody):
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    status: ItemStatus = "draft"
+    price: float | None = Field(default=None, ge=0, le=1e12)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ItemUpdate(StrictBody):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    status: ItemStatus | None = None
+    price: float | None = Field(default=None, ge=0, le=1e12)
+    properties: dict[str, Any] | None = None
+
+
+class ItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str | None
+    status: ItemStatus
+    price: float | None
+    properties: dict[str, Any]
+{%- if cookiecutter.use_auth %}
+    owner_id: int
+{%- endif %}
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    page: int = Field(default=1, ge=1, le=100_000)
+    size: int = Field(default=20, ge=1, le=100)
+    status: ItemStatus | None = None
+    search: str | None = Field(default=None, max_length=200)
+    sort: Literal["created_at", "updated_at", "title", "price"] = "created_at"
+    order: Literal["asc", "desc"] = "desc"
+
+
+class ItemPage(BaseModel):
+    items: list[ItemOut]
+    total: int
+    page: int
+    size: int
+    has_more: bool
+
+
+class ItemStats(BaseModel):
+    total: int
+    draft: int
+    published: int
+    archived: int
+
+
+class ItemPath(BaseModel):
+    item_id: int = Field(ge=1, le=2**31 - 1)

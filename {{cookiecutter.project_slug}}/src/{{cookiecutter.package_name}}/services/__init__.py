@@ -1,0 +1,1 @@
+"""The logic the blueprints and the CLI call."""

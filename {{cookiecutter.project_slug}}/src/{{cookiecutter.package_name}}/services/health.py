@@ -1,0 +1,81 @@
+"""The checks behind `/health` and `flask health`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from .. import __version__
+from ..extensions import db, get_settings, redis_store
+
+
+class Check(BaseModel):
+    status: Literal["ok", "error", "disabled"]
+    detail: str | None = None
+    latency_ms: float | None = None
+
+
+class HealthChecks(BaseModel):
+    database: Check
+    redis: Check
+    ai_service: Check
+
+
+class HealthReport(BaseModel):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    checks: HealthChecks
+    version: str
+    timestamp: datetime
+
+
+def check_database() -> Check:
+    started = time.perf_counter()
+    try:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        return Check(status="error", detail=type(exc).__name__)
+    return Check(status="ok", latency_ms=_elapsed_ms(started))
+
+
+def check_redis() -> Check:
+    if redis_store.client is None:
+        return Check(status="disabled", detail="REDIS_URL is not set; using in-memory fallbacks")
+    started = time.perf_counter()
+    try:
+        redis_store.client.ping()
+    except Exception as exc:
+        return Check(status="error", detail=type(exc).__name__)
+    return Check(status="ok", latency_ms=_elapsed_ms(started))
+
+
+def check_ai_service() -> Check:
+{%- if cookiecutter.ai_provider != "none" %}
+    settings = get_settings()
+    return Check(status="ok", detail=f"provider {settings.ai_provider}, model {settings.ai_model}")
+{%- else %}
+    return Check(status="disabled", detail="this service has no AI provider")
+{%- endif %}
+
+
+def health_report() -> HealthReport:
+    checks = HealthChecks(
+        database=check_database(), redis=check_redis(), ai_service=check_ai_service()
+    )
+    if checks.database.status == "error":
+        status: Literal["healthy", "degraded", "unhealthy"] = "unhealthy"
+    elif "error" in (checks.redis.status, checks.ai_service.status):
+        status = "degraded"
+    else:
+        status = "healthy"
+    return HealthReport(
+        status=status, checks=checks, version=__version__, timestamp=datetime.now(UTC)
+    )
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -53,7 +53,12 @@ MANIFEST: dict[str, list[str]] = {
     "celery": [
         "src/{package}/tasks.py",
         "src/{package}/api/tasks.py",
+        "src/{package}/models/task.py",
+        "src/{package}/services/reports.py",
+        "src/{package}/services/tasks.py",
         "tests/test_tasks.py",
+        "tests/test_worker.py",
+        "tests/worker_hooks.py",
     ],
     "nginx": [
         "nginx",
@@ -82,7 +87,7 @@ def enabled_features(context: dict[str, object]) -> set[str]:
     flags = {
         "auth": context["use_auth"] is True,
         "ai": provider != "none",
-        "openai_sdk": provider in ("openai", "ollama"),
+        "openai_sdk": provider in ("openai", "azure_openai", "ollama"),
         "azure_openai": provider == "azure_openai",
         "anthropic": provider == "anthropic",
         "celery": context["use_celery"] is True,

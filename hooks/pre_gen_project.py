@@ -54,13 +54,13 @@ TAKEN_MODULES = frozenset(
 )
 
 
-class InvalidAnswer(ValueError):
+class InvalidAnswerError(ValueError):
     """An answer that breaks a rule; the message names the variable and the rule."""
 
 
 def check_slug(slug: str) -> None:
     if not SLUG_RE.match(slug) or "--" in slug:
-        raise InvalidAnswer(
+        raise InvalidAnswerError(
             f"project_slug {slug!r} is invalid: use lowercase letters, digits and single "
             "hyphens, starting with a letter and not ending with a hyphen "
             "(e.g. 'llm-service')."
@@ -69,13 +69,15 @@ def check_slug(slug: str) -> None:
 
 def check_package_name(name: str) -> None:
     if not name.isidentifier() or not name.isascii():
-        raise InvalidAnswer(f"package_name {name!r} is invalid: it must be a Python identifier.")
+        raise InvalidAnswerError(
+            f"package_name {name!r} is invalid: it must be a Python identifier."
+        )
     if name != name.lower():
-        raise InvalidAnswer(f"package_name {name!r} is invalid: use lowercase letters only.")
+        raise InvalidAnswerError(f"package_name {name!r} is invalid: use lowercase letters only.")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise InvalidAnswer(f"package_name {name!r} is invalid: it is a Python keyword.")
+        raise InvalidAnswerError(f"package_name {name!r} is invalid: it is a Python keyword.")
     if name in sys.stdlib_module_names or name in TAKEN_MODULES:
-        raise InvalidAnswer(
+        raise InvalidAnswerError(
             f"package_name {name!r} is invalid: it would shadow the module of the same name "
             "in the standard library or a dependency."
         )
@@ -83,29 +85,47 @@ def check_package_name(name: str) -> None:
 
 def check_email(email: str) -> None:
     if not EMAIL_RE.match(email):
-        raise InvalidAnswer(f"author_email {email!r} is invalid: it must look like name@example.com.")
+        raise InvalidAnswerError(
+            f"author_email {email!r} is invalid: it must look like name@example.com."
+        )
 
 
 def check_version(version: str) -> None:
     if not VERSION_RE.match(version):
-        raise InvalidAnswer(f"version {version!r} is invalid: use a PEP 440 version such as 0.1.0.")
+        raise InvalidAnswerError(
+            f"version {version!r} is invalid: use a PEP 440 version such as 0.1.0."
+        )
+
+
+# The name lands in docstrings, comments and code (`Info(title=...)`): keep it plain and short.
+NAME_FORBIDDEN = frozenset('"\\<>`')
+NAME_MAX_LENGTH = 40
+
+
+def check_project_name(name: str) -> None:
+    if len(name) > NAME_MAX_LENGTH or NAME_FORBIDDEN.intersection(name):
+        raise InvalidAnswerError(
+            f"project_name {name!r} is invalid: use at most {NAME_MAX_LENGTH} characters and no "
+            "quotes, backslashes, backticks or angle brackets."
+        )
 
 
 def check_single_line(context: dict[str, object]) -> None:
     for key in ("project_name", "description", "author_name"):
         value = str(context[key])
         if not value.strip() or "\n" in value or "\r" in value:
-            raise InvalidAnswer(f"{key} is invalid: it must be one non-empty line.")
+            raise InvalidAnswerError(f"{key} is invalid: it must be one non-empty line.")
 
 
 def check_choices(context: dict[str, object]) -> None:
     for key in ("use_auth", "use_celery", "use_nginx", "use_docker"):
         if not isinstance(context[key], bool):
-            raise InvalidAnswer(f"{key} {context[key]!r} is invalid: answer yes or no.")
+            raise InvalidAnswerError(f"{key} {context[key]!r} is invalid: answer yes or no.")
 
 
 def validate(context: dict[str, object]) -> None:
     check_single_line(context)
+    check_project_name(str(context["project_name"]))
     check_slug(str(context["project_slug"]))
     check_package_name(str(context["package_name"]))
     check_email(str(context["author_email"]))
@@ -117,7 +137,7 @@ def main() -> int:
     context = json.loads(CONTEXT_JSON)
     try:
         validate(context)
-    except InvalidAnswer as exc:
+    except InvalidAnswerError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 from flask_openapi3 import Info, OpenAPI
+from pydantic import ValidationError
 {%- if cookiecutter.use_nginx %}
 from werkzeug.middleware.proxy_fix import ProxyFix
 {%- endif %}
@@ -16,10 +18,14 @@ from .extensions import cors, db, limiter, redis_store
 {%- if cookiecutter.use_auth %}
 from .extensions import jwt
 {%- endif %}
+from .migrate import upgrade
 from .observability import configure_logging, init_observability
-from .settings import Settings
+{%- if cookiecutter.use_auth %}
+from .services.auth import configure_jwt
+{%- endif %}
+from .settings import APP_VERSION, Settings
 
-__version__ = "{{ cookiecutter.version }}"
+__version__ = APP_VERSION
 
 SECURITY_SCHEMES: dict[str, Any] = {
 {%- if cookiecutter.use_auth %}
@@ -30,13 +36,13 @@ SECURITY_SCHEMES: dict[str, Any] = {
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
     """Build the app: settings, extensions, error handlers, routes, CLI."""
-    settings = config if isinstance(config, Settings) else Settings(**(config or {}))
+    settings = load_settings(config)
     configure_logging(settings)
 
     app = OpenAPI(
         __name__,
         info=Info(title={{ cookiecutter.project_name | tojson }}, version=__version__),
-        security_schemes=SECURITY_SCHEMES or None,
+        security_schemes=SECURITY_SCHEMES,  # {} without auth: `null` is not valid OpenAPI
         validation_error_status=422,
         validation_error_callback=validation_error_callback,
         doc_prefix="/docs",
@@ -63,10 +69,13 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
 {%- endif %}
 
     db.init_app(app, settings)
+    if settings.migrate_on_start and not _running_db_command():
+        upgrade(settings.database_url)
     redis_store.init_app(app, settings)
     limiter.init_app(app)
     cors.init_app(app, origins=settings.cors_origins, expose_headers=["X-Request-ID"])
 {%- if cookiecutter.use_auth %}
+    configure_jwt(jwt)
     jwt.init_app(app)
 {%- endif %}
 
@@ -75,3 +84,23 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
     register_api(app)
     register_cli(app)
     return app
+
+
+def load_settings(config: Settings | dict[str, Any] | None) -> Settings:
+    """Settings from the environment, `.env` and `config`; refuse to start when invalid."""
+    if isinstance(config, Settings):
+        return config
+    try:
+        return Settings(**(config or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SystemExit(f"Invalid settings: {problems}") from None
+
+
+def _running_db_command() -> bool:
+    # `flask db ...` manages migrations itself (a downgrade must not be undone at start).
+    context = click.get_current_context(silent=True)
+    return context is not None and context.command_path.split()[1:2] == ["db"]

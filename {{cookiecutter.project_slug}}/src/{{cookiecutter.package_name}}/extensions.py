@@ -20,21 +20,20 @@ from .settings import Settings
 
 
 class Database:
-    """The SQLModel engine of the app, and one session per request (closed on teardown)."""
+    """The SQLModel engine of the current app, and one session per request (closed on teardown).
 
-    def __init__(self) -> None:
-        self._engine: Engine | None = None
+    The engine lives in `app.extensions`, so several apps (tests, CLI) never share one.
+    """
 
     def init_app(self, app: Flask, settings: Settings) -> None:
-        self._engine = make_engine(settings.database_url)
         app.extensions["database"] = self
+        app.extensions["database_engine"] = make_engine(settings.database_url)
         app.teardown_appcontext(self._close_session)
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
-            raise RuntimeError("Database.init_app() has not been called")
-        return self._engine
+        engine: Engine = current_app.extensions["database_engine"]
+        return engine
 
     @property
     def session(self) -> Session:
@@ -78,21 +77,26 @@ def make_engine(url: str) -> Engine:
 
 
 class RedisClient:
-    """An optional Redis connection: `client` is None when REDIS_URL is unset."""
-
-    def __init__(self) -> None:
-        self.client: redis.Redis | None = None
+    """An optional Redis connection per app: `client` is None when REDIS_URL is unset."""
 
     def init_app(self, app: Flask, settings: Settings) -> None:
-        if settings.redis_url:
-            self.client = redis.Redis.from_url(
+        app.extensions["redis"] = self
+        app.extensions["redis_client"] = (
+            redis.Redis.from_url(
                 settings.redis_url,
                 decode_responses=True,
                 socket_timeout=2,
                 socket_connect_timeout=2,
                 health_check_interval=30,
             )
-        app.extensions["redis"] = self
+            if settings.redis_url
+            else None
+        )
+
+    @property
+    def client(self) -> redis.Redis | None:
+        client: redis.Redis | None = current_app.extensions.get("redis_client")
+        return client
 
 
 def get_settings() -> Settings:

@@ -8,9 +8,18 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+APP_VERSION = "{{ cookiecutter.version }}"
 INSTANCE_DIR = Path.cwd() / "instance"
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder that production refuses
 MIN_SECRET_LENGTH = 32
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgres://` and `postgresql://` URLs use psycopg 3, the driver the project installs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 class Settings(BaseSettings):
@@ -25,6 +34,8 @@ class Settings(BaseSettings):
 {%- endif %}
 
     database_url: str = f"sqlite:///{INSTANCE_DIR / 'app.db'}"
+    # Apply migrations when the app starts; unset = only in development on SQLite.
+    auto_migrate: bool | None = None
     redis_url: str | None = None
 
     rate_limit_default: str = "200 per minute"
@@ -47,14 +58,34 @@ class Settings(BaseSettings):
     ai_timeout: float = Field(default=30.0, gt=0)
     ai_max_retries: int = Field(default=2, ge=0, le=10)
     ai_token_budget_daily: int = Field(default=100_000, ge=0)
-    ai_cache_ttl: int = Field(default=3600, ge=0)
+    ai_cache_ttl: int = Field(default=3600, ge=0, description="seconds; 0 turns the cache off")
+    ai_retry_backoff: float = Field(default=0.5, ge=0, description="first retry wait, seconds")
     rate_limit_ai: str = "30 per minute"
 {%- endif %}
 {%- if cookiecutter.use_celery %}
 
     celery_broker_url: str | None = None
     celery_result_backend: str | None = None
+    # The queue of this service's jobs, also the prefix of its keys in the result backend.
+    celery_queue: str = Field(
+        default="{{ cookiecutter.package_name }}",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+    )
+    celery_max_retries: int = Field(default=3, ge=0, le=20)
+    celery_retry_backoff: float = Field(default=2.0, gt=0, description="first retry wait, seconds")
+    celery_retry_backoff_max: float = Field(default=60.0, gt=0, description="seconds")
+    celery_task_soft_time_limit: int = Field(default=300, gt=0, description="seconds")
+    celery_task_time_limit: int = Field(default=330, gt=0, description="seconds")
+    # An unacknowledged job goes back on the queue after this long (its worker is presumed
+    # dead): keep it above the longest job and retry wait.
+    celery_visibility_timeout: int = Field(default=3600, gt=0, description="seconds")
+    celery_result_expires: int = Field(default=24 * 3600, gt=0, description="seconds")
 {%- endif %}
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        return normalize_database_url(value)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -68,9 +99,27 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.app_env == "production"
 
+{%- if cookiecutter.ai_provider != "none" %}
+
+    @property
+    def ai_offline(self) -> bool:
+        """The offline provider answers: asked for{% if cookiecutter.ai_provider != "ollama" %}, or no API key to reach the real one{% endif %}."""
+{%- if cookiecutter.ai_provider == "ollama" %}
+        return self.ai_provider == "fake"
+{%- else %}
+        return self.ai_provider == "fake" or not self.ai_api_key
+{%- endif %}
+{%- endif %}
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def migrate_on_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.app_env == "development" and self.is_sqlite
 {%- if cookiecutter.use_celery %}
 
     @property
@@ -80,6 +129,23 @@ class Settings(BaseSettings):
     @property
     def result_backend(self) -> str | None:
         return self.celery_result_backend or self.redis_url
+{%- endif %}
+
+{%- if cookiecutter.use_celery %}
+
+    @model_validator(mode="after")
+    def _check_celery(self) -> Settings:
+        if self.celery_task_time_limit <= self.celery_task_soft_time_limit:
+            raise ValueError(
+                "CELERY_TASK_TIME_LIMIT must be longer than CELERY_TASK_SOFT_TIME_LIMIT"
+            )
+        backend = self.result_backend or ""
+        if self.broker_url and not backend.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "CELERY_RESULT_BACKEND (or REDIS_URL) must be a Redis URL when a broker is set: "
+                "job status and records are kept there"
+            )
+        return self
 {%- endif %}
 
     @model_validator(mode="after")
@@ -99,5 +165,15 @@ class Settings(BaseSettings):
 {%- if cookiecutter.ai_provider != "none" %}
         if self.ai_provider == "fake":
             raise ValueError("AI_PROVIDER=fake (the offline provider) is not allowed in production")
+{%- if cookiecutter.ai_provider != "ollama" %}
+        if not self.ai_api_key:
+            raise ValueError(
+                "AI_API_KEY must be set in production (without it the offline provider answers)"
+            )
+{%- endif %}
+{%- if cookiecutter.ai_provider == "azure_openai" %}
+        if not self.ai_base_url:
+            raise ValueError("AI_BASE_URL must be set to the Azure OpenAI endpoint in production")
+{%- endif %}
 {%- endif %}
         return self

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from flask import request
+from flask import Response, jsonify, render_template_string, request
 from flask_openapi3 import OpenAPI
+from flask_openapi3_swagger.templates import swagger_html_string
 
 from ..errors import BadRequest, UnsupportedMediaType
 {%- if cookiecutter.ai_provider != "none" %}
@@ -47,8 +48,26 @@ def check_json_body() -> None:
         raise BadRequest(details={"error": str(exc)}) from exc
 
 
+def register_docs(app: OpenAPI) -> None:
+    """`/openapi.json` and `/docs` (Swagger UI) at the root; flask-openapi3 serves the UI's
+    assets and its own copies under `/docs/`."""
+
+    def openapi_json() -> Response:
+        return jsonify(app.api_doc)
+
+    # The UI page refers to its assets relatively; <base> makes them resolve under /docs/.
+    page = swagger_html_string.replace("<head>", '<head>\n    <base href="/docs/">', 1)
+
+    def swagger_ui() -> str:
+        return render_template_string(page, doc_url="/openapi.json")
+
+    app.add_url_rule("/openapi.json", "openapi_json", openapi_json)
+    app.add_url_rule("/docs", "swagger_ui", swagger_ui)
+
+
 def register_api(app: OpenAPI) -> None:
     app.before_request(check_json_body)
+    register_docs(app)
     app.register_api(health_bp)
     for blueprint in (
 {%- if cookiecutter.use_auth %}

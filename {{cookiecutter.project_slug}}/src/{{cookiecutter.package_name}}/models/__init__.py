@@ -6,7 +6,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rea
 from sqlmodel import SQLModel
 
 {%- if cookiecutter.ai_provider != "none" %}
-from .ai import AIUsage, Conversation, ConversationMessage
+from .ai import AIDailyUsage, AIUsage, Conversation, ConversationMessage
 {%- endif %}
 from .item import Item
 {%- if cookiecutter.use_auth %}
@@ -15,6 +15,7 @@ from .user import RevokedToken, User
 
 __all__ = [
 {%- if cookiecutter.ai_provider != "none" %}
+    "AIDailyUsage",
     "AIUsage",
     "Conversation",
     "ConversationMessage",

@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from .. import __version__
 from ..extensions import db, get_settings, redis_store
+from ..settings import APP_VERSION
 
 
 class Check(BaseModel):
@@ -73,7 +73,7 @@ def health_report() -> HealthReport:
     else:
         status = "healthy"
     return HealthReport(
-        status=status, checks=checks, version=__version__, timestamp=datetime.now(UTC)
+        status=status, checks=checks, version=APP_VERSION, timestamp=datetime.now(UTC)
     )
 
 

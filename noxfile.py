@@ -1,0 +1,188 @@
+"""The template's own checks and a demo. `nox` runs what CI runs: lint, bake, variants."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "bake", "variants"]
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).resolve().parent
+LINTED = ["hooks", "tests", "noxfile.py"]
+TEST_REQUIREMENTS = ["pytest>=8", "pytest-xdist>=3.6", "pytest-cookies>=0.7", "cookiecutter>=2.6"]
+
+
+def cores() -> str:
+    return str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff on the template's own Python: hooks, tests, this file."""
+    session.install("ruff")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
+
+
+@nox.session
+def bake(session: nox.Session) -> None:
+    """Bake every feature combination and check each project statically (fast, in-process)."""
+    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff")
+    session.run("pytest", "-m", "not variants", "-n", "auto", *session.posargs)
+
+
+@nox.session
+def variants(session: nox.Session) -> None:
+    """Install each of the 40 runtime variants and run its own ruff, mypy and pytest against
+    PostgreSQL and Redis on 127.0.0.1 (each variant gets its own database)."""
+    session.install(*TEST_REQUIREMENTS, "psycopg[binary]", "redis")
+    session.run(
+        "pytest",
+        "-m",
+        "variants",
+        "-n",
+        cores(),
+        "--dist",
+        "load",
+        "tests/test_variants.py",
+        *session.posargs,
+    )
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    """One request; prints it and the reply, returns the reply's JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, payload = response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        status, payload = exc.code, json.loads(exc.read() or b"null")
+    print(f"\n$ {method} {path}" + (f"  {json.dumps(body)}" if body is not None else ""))
+    print(f"{status}\n{json.dumps(payload, indent=2)}")
+    if status >= 400:
+        raise RuntimeError(f"{method} {path} answered {status}")
+    return payload
+
+
+def wait_until_up(base: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/health/live", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Bake the default project into a temp dir, install it, migrate SQLite, start it and show a
+    short session: register, log in, create an item, ask the offline AI provider."""
+    session.install("cookiecutter")
+    python = str(Path(session.bin) / "python")
+    workdir = Path(tempfile.mkdtemp(prefix="flask-llm-demo-"))
+    try:
+        session.run("cookiecutter", "--no-input", "-o", str(workdir), str(ROOT))
+        project = workdir / "llm-service"
+        env = {
+            "VIRTUAL_ENV": str(project / ".venv"),
+            "PATH": os.pathsep.join([str(project / ".venv" / "bin"), os.environ["PATH"]]),
+            "APP_ENV": "development",
+            "UV_PYTHON_DOWNLOADS": "never",
+        }
+        with session.chdir(project):
+            session.run("uv", "venv", "-q", "--python", python, ".venv", external=True)
+            session.run("uv", "pip", "install", "-q", "-e", ".", external=True, env=env)
+            flask = [str(project / ".venv" / "bin" / "flask"), "--app", "llm_service"]
+            session.run(*flask, "db", "upgrade", external=True, env=env)
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        session.log(f"Starting the service on {base}")
+        log = (workdir / "server.log").open("wb")
+        server = subprocess.Popen(
+            [*flask, "run", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until_up(base, server)
+            user = {"email": "demo@example.com", "password": "demo-password-1", "full_name": "Demo"}
+            call(base, "POST", "/api/v1/auth/register", user)
+            login = call(
+                base, "POST", "/api/v1/auth/login", {k: user[k] for k in ("email", "password")}
+            )
+            token = login["data"]["access_token"]
+            call(base, "POST", "/api/v1/items", {"title": "First item", "price": 9.5}, token)
+            call(base, "GET", "/api/v1/items", token=token)
+            question = {"messages": [{"role": "user", "content": "Say hello in five words."}]}
+            call(base, "POST", "/api/v1/ai/complete", question, token)
+        except Exception:
+            log.flush()
+            print((workdir / "server.log").read_text(errors="replace")[-4000:])
+            raise
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+        session.log("The service stopped; the demo project was in " + str(project))
+    except Exception as exc:
+        session.error(f"demo failed: {exc}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------- fuzz and bench
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Schemathesis against each of the 40 runtime variants under gunicorn, with PostgreSQL and
+    Redis on 127.0.0.1 (tools/fuzz.py). `nox -s fuzz -- --cases 2000 --only use_auth:True`."""
+    session.install("schemathesis>=4.30,<5", "cookiecutter>=2.6")
+    session.run("python", "tools/fuzz.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput and latency of the default project on loopback (tools/bench.py)."""
+    session.install("cookiecutter>=2.6")
+    if shutil.which("wrk") is None and shutil.which("apt-get") and os.geteuid() == 0:
+        # wrk drives the throughput runs when present; the script's own generator otherwise.
+        session.run("apt-get", "install", "-y", "-qq", "wrk", external=True, success_codes=[0, 100])
+    session.run("python", "tools/bench.py", *session.posargs)

@@ -1,0 +1,100 @@
+"""Shared helpers: the template's options, the feature matrix, the hooks as importable modules."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+HOOKS_DIR = TEMPLATE_DIR / "hooks"
+COOKIECUTTER_JSON: dict[str, Any] = json.loads(
+    (TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8")
+)
+
+# The options that change what the project contains; every combination is baked.
+FEATURE_OPTIONS = (
+    "ai_provider",
+    "use_auth",
+    "use_celery",
+    "use_nginx",
+    "use_docker",
+    "ci_provider",
+)
+# The options that change what the project does at run time; every combination runs its tests.
+RUNTIME_OPTIONS = ("ai_provider", "use_auth", "use_celery", "use_nginx")
+# Options that only change values inside files; each value is baked at least once.
+VALUE_OPTIONS = ("python_version", "license")
+
+
+def choices(option: str) -> list[Any]:
+    """The values an option accepts, default first (booleans: True, False)."""
+    default = COOKIECUTTER_JSON[option]
+    if isinstance(default, bool):
+        return [default, not default]
+    if isinstance(default, list):
+        return list(default)
+    return [default]
+
+
+def option_id(context: dict[str, Any]) -> str:
+    """`ai_provider:anthropic-use_auth:False-...`: readable test ids."""
+    return "-".join(f"{key}:{value}" for key, value in context.items())
+
+
+def combinations(options: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        dict(zip(options, values, strict=True))
+        for values in itertools.product(*(choices(option) for option in options))
+    ]
+
+
+def feature_matrix() -> list[dict[str, Any]]:
+    """All feature combinations; python_version and license rotate so each value appears."""
+    matrix = []
+    for index, combo in enumerate(combinations(FEATURE_OPTIONS)):
+        for option in VALUE_OPTIONS:
+            values = choices(option)
+            combo[option] = values[index % len(values)]
+        matrix.append(combo)
+    return matrix
+
+
+def hook_source(name: str, context: dict[str, Any]) -> str:
+    """The hook as cookiecutter renders it: the only Jinja is the context as JSON."""
+    source = (HOOKS_DIR / f"{name}.py").read_text(encoding="utf-8")
+    placeholder = "{{ cookiecutter | tojson }}"
+    assert source.count(placeholder) == 1, f"{name}: expected one {placeholder!r}"
+    return source.replace(placeholder, json.dumps(context))
+
+
+def load_hook(name: str, context: dict[str, Any]) -> types.ModuleType:
+    """Import a hook with `context` as its answers, without writing bytecode next to it."""
+    module = types.ModuleType(f"hook_{name}")
+    module.__file__ = str(HOOKS_DIR / f"{name}.py")
+    exec(compile(hook_source(name, context), module.__file__, "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+def full_context(**overrides: Any) -> dict[str, Any]:
+    """The answers cookiecutter would pass to the hooks for `--no-input` plus `overrides`."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(
+        context_file=str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=overrides
+    )
+    answers: dict[str, Any] = dict(prompt_for_config(context, no_input=True))
+    answers["_template"] = str(TEMPLATE_DIR)
+    return answers
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Every file under `root`, skipping VCS and tool caches."""
+    skip = {".git", ".venv", ".ruff_cache", ".mypy_cache", ".pytest_cache", "__pycache__"}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not skip.intersection(path.relative_to(root).parts):
+            yield path

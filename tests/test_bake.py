@@ -1,0 +1,94 @@
+"""Every feature combination bakes into a clean, consistent project (static checks only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from checks import (
+    FEATURE_WORDS,
+    check_data_files,
+    check_env,
+    check_feature_config,
+    check_feature_words,
+    check_leftovers,
+    check_manifest,
+    check_ruff,
+    check_whitespace,
+    env_values,
+    text_files,
+)
+from helpers import choices, feature_matrix, load_hook, option_id
+
+MATRIX = feature_matrix()
+
+
+def features(context: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(enabled, all) features of a context: the MANIFEST's plus the provider name itself."""
+    hook = load_hook("post_gen_project", context)
+    enabled = set(hook.enabled_features(context))
+    every = set(hook.MANIFEST) | set(FEATURE_WORDS)
+    if context["ai_provider"] == "ollama":
+        enabled.add("ollama")
+    return enabled, every
+
+
+def bake(cookies: Any, **extra: Any) -> tuple[Path, dict[str, Any]]:
+    result = cookies.bake(extra_context=extra)
+    assert result.exception is None, f"bake failed: {result.exception!r}"
+    assert result.exit_code == 0
+    return Path(result.project_path), result.context
+
+
+def test_matrix_covers_every_value() -> None:
+    assert len(MATRIX) == 240
+    for option in ("python_version", "license"):
+        assert {combo[option] for combo in MATRIX} == set(choices(option))
+
+
+@pytest.mark.parametrize("combo", MATRIX, ids=option_id)
+def test_bake(cookies: Any, combo: dict[str, Any]) -> None:
+    root, context = bake(cookies, **combo)
+    enabled, every = features(context)
+    files = text_files(root)
+    problems = [
+        *check_leftovers(root, files),
+        *check_whitespace(files),
+        *check_manifest(root, context),
+        *check_feature_config(root, files, enabled, every),
+        *check_feature_words(files, enabled, every),
+        *check_data_files(files),
+        *check_env(root, use_auth=context["use_auth"]),
+        *check_ruff(root),
+    ]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def test_default_bake(cookies: Any) -> None:
+    """`cookiecutter --no-input .` writes the default project with every default option."""
+    root, context = bake(cookies)
+    assert root.name == "llm-service"
+    assert (root / "src" / "llm_service" / "__init__.py").is_file()
+    assert context["ai_provider"] == "openai"
+    assert context["use_auth"] is True
+
+
+def test_python_version_reaches_tooling(cookies: Any) -> None:
+    for version in choices("python_version"):
+        root, _ = bake(
+            cookies, python_version=version, project_slug=f"py{version.replace('.', '')}"
+        )
+        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+        assert f'target-version = "py{version.replace(".", "")}"' in pyproject
+        assert 'requires-python = ">=3.11"' in pyproject
+
+
+def test_secrets_differ_between_bakes(cookies: Any) -> None:
+    first, _ = bake(cookies, project_slug="first-app")
+    second, _ = bake(cookies, project_slug="second-app")
+    one, two = env_values(first / ".env"), env_values(second / ".env")
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        assert one[name] != two[name], f"{name} is the same in two bakes"
+        assert one[name] not in (first / ".env.example").read_text(encoding="utf-8")

@@ -1,0 +1,198 @@
+"""Each runtime variant, installed from scratch, passes its own lint, type check and test suite
+against the real PostgreSQL and Redis (`nox -s variants`)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import RUNTIME_OPTIONS, TEMPLATE_DIR, combinations, option_id
+
+pytestmark = pytest.mark.variants
+
+VARIANTS = combinations(RUNTIME_OPTIONS)
+ADMIN_DATABASE_URL = os.environ.get(
+    "VARIANTS_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("VARIANTS_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_DBS = range(1, 9)  # one per xdist worker, so parallel suites never share keys
+TAIL_LINES = 60
+STEP_TIMEOUT = 600
+
+
+def tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def failed_tests(output: str) -> list[str]:
+    return re.findall(r"^(?:FAILED|ERROR) (\S+)", output, re.MULTILINE)
+
+
+@pytest.fixture(scope="session")
+def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep cookiecutter's replay files out of the home directory."""
+    base = tmp_path_factory.mktemp("cookiecutter")
+    config = base / "config.yaml"
+    config.write_text(
+        f'cookiecutters_dir: "{base / "templates"}"\nreplay_dir: "{base / "replay"}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture(scope="session")
+def worker_index(worker_id: str) -> int:
+    """0 for the controller or gw0, 1 for gw1, ..."""
+    digits = re.sub(r"\D", "", worker_id)
+    return int(digits) if digits else 0
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache per worker, reused across variants: mypy re-checks every module whose
+    content changed, so only the third-party stubs (the slow part) are served from it."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+@pytest.fixture
+def database(combo: dict[str, Any]) -> Iterator[str]:
+    """A PostgreSQL database of the variant's own, dropped afterwards."""
+    import psycopg
+
+    name = "v_" + hashlib.sha1(option_id(combo).encode()).hexdigest()[:12]  # noqa: S324 - a name
+    try:
+        admin = psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_DATABASE_URL}: {exc}", pytrace=False)
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            base = ADMIN_DATABASE_URL.rsplit("/", 1)[0].replace(
+                "postgresql://", "postgresql+psycopg://", 1
+            )
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url(worker_index: int) -> str:
+    """This worker's Redis database, emptied first."""
+    import redis
+
+    url = f"{REDIS_URL}/{REDIS_DBS[worker_index % len(REDIS_DBS)]}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=5).flushdb()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {url}: {exc}", pytrace=False)
+    return url
+
+
+def bake(combo: dict[str, Any], output_dir: Path, config: Path) -> Path:
+    from cookiecutter.main import cookiecutter
+
+    return Path(
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            extra_context=combo,
+            output_dir=str(output_dir),
+            config_file=str(config),
+        )
+    )
+
+
+def clean_env(project: Path) -> dict[str, str]:
+    """The caller's environment minus this session's virtualenv, with the project's venv first."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"} and not key.startswith("PYTEST_")
+    }
+    venv_bin = project / ".venv" / "bin"
+    paths = [
+        p
+        for p in env.get("PATH", "").split(os.pathsep)
+        if p and Path(p) != Path(sys.prefix) / "bin"
+    ]
+    env["PATH"] = os.pathsep.join([str(venv_bin), *paths])
+    env["VIRTUAL_ENV"] = str(project / ".venv")
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
+
+
+def run_step(args: list[str], project: Path, env: dict[str, str]) -> tuple[bool, str]:
+    try:
+        result = subprocess.run(
+            args,
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
+        return False, f"{output}\n(timed out after {STEP_TIMEOUT} s)"
+    return result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("combo", VARIANTS, ids=option_id)
+def test_variant(
+    combo: dict[str, Any],
+    tmp_path: Path,
+    cookiecutter_config: Path,
+    database: str,
+    redis_url: str,
+    mypy_cache: Path,
+) -> None:
+    uv = shutil.which("uv")
+    assert uv, "uv is not on PATH"
+    project = bake(combo, tmp_path, cookiecutter_config)
+    env = clean_env(project)
+    try:
+        # The interpreter running these tests is the oldest supported one (requires-python).
+        for args in (
+            [uv, "venv", "-q", "--python", sys.executable, ".venv"],
+            [uv, "pip", "install", "-q", "-e", ".", "--group", "dev"],
+        ):
+            ok, output = run_step(args, project, env)
+            if not ok:
+                pytest.fail(f"{' '.join(args[1:3])} failed:\n{tail(output)}", pytrace=False)
+
+        test_env = {
+            **env,
+            "TEST_DATABASE_URL": database,
+            "TEST_REDIS_URL": redis_url,
+            "MYPY_CACHE_DIR": str(mypy_cache),
+        }
+        failures = []
+        bin_dir = project / ".venv" / "bin"
+        for name, args in (
+            (
+                "ruff check",
+                [str(bin_dir / "ruff"), "check", "--no-cache", "--output-format=concise", "."],
+            ),
+            ("ruff format", [str(bin_dir / "ruff"), "format", "--check", "--no-cache", "."]),
+            ("mypy", [str(bin_dir / "mypy")]),
+            ("pytest", [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider"]),
+        ):
+            ok, output = run_step(args, project, test_env)
+            if not ok:
+                names = failed_tests(output) if name == "pytest" else []
+                listed = "".join(f"\n  {test}" for test in names)
+                failures.append(f"== {name} failed{listed}\n{tail(output)}")
+        if failures:
+            pytest.fail("\n\n".join(failures), pytrace=False)
+    finally:
+        shutil.rmtree(project / ".venv", ignore_errors=True)

@@ -1,0 +1,852 @@
+"""Benchmark the default project on loopback, in one bounded run (a few minutes).
+
+Bakes the default project, runs it under gunicorn (the project's gunicorn.conf.py, gthread)
+with real PostgreSQL and Redis, an OpenAI-compatible upstream stub served by this script, and
+the project's nginx config in front when nginx is installed. Load comes from separate
+processes (wrk when installed, else a keep-alive http.client generator). Measured:
+
+- a bare Flask JSON endpoint under the same gunicorn settings (the ceiling), `/health/live`,
+  authenticated `GET /api/v1/items` (a page of 20 out of 1000 rows): requests per second;
+- `POST /api/v1/ai/complete` against calling the upstream directly: added latency p50/p95/p99;
+- SSE time to first token: direct, through the app, through nginx.
+
+    python tools/bench.py [--duration 5] [--connections 16] [--samples 300] [--report FILE]
+
+Targets: AI added latency p50 <= 2 ms and p95 <= 8 ms; SSE first-token overhead <= 5 ms;
+/health/live >= 0.8x the bare Flask ceiling. Exit 1 when a target is missed (--no-fail: 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz import (
+    DEFAULT_DATABASE_URL,
+    TEMPLATE,
+    Environments,
+    Postgres,
+    Server,
+    free_port,
+    http_json,
+    run,
+)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+UNTHROTTLED = "100000000 per minute"
+PASSWORD = "bench-" + secrets.token_urlsafe(12)
+TARGETS = {
+    "ai_added_p50_ms": 2.0,
+    "ai_added_p95_ms": 8.0,
+    "sse_first_token_overhead_ms": 5.0,
+    "health_live_vs_bare": 0.8,
+}
+BARE_APP = '''\
+"""The ceiling: the smallest Flask JSON endpoint, served with the same gunicorn settings."""
+
+from flask import Flask, jsonify
+
+
+def create_app():
+    app = Flask(__name__)
+
+    @app.get("/health/live")
+    def live():
+        return jsonify({"status": "ok"})
+
+    return app
+'''
+
+
+# --- the upstream stub ----------------------------------------------------------------------
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """Just enough of OpenAI's chat completions: a JSON reply, or an SSE stream of chunks."""
+
+    protocol_version = "HTTP/1.1"
+    chunk_delay = 0.002
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        model = body.get("model", "stub")
+        created = int(time.time())
+        if not body.get("stream"):
+            reply = json.dumps(
+                {
+                    "id": "chatcmpl-bench",
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "Hello from the stub."},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def event(payload: dict[str, Any] | str) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            raw = f"data: {data}\n\n".encode()
+            self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+            self.wfile.flush()
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {
+                "id": "chatcmpl-bench",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+
+        event(chunk({"role": "assistant", "content": "Hello"}))
+        for word in (" from", " the", " stub", "."):
+            time.sleep(self.chunk_delay)
+            event(chunk({"content": word}))
+        event(chunk({}, "stop"))
+        usage = {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}
+        event({**chunk({}), "choices": [], "usage": usage})
+        event("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def serve_upstream(port: int) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", port), Upstream)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+# --- load: throughput and latency -----------------------------------------------------------
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def connect(base: str) -> http.client.HTTPConnection:
+    scheme, _, rest = base.partition("://")
+    host, _, port = rest.partition(":")
+    if scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # our own self-signed loopback certificate
+        return http.client.HTTPSConnection(host, int(port), timeout=30, context=context)
+    return http.client.HTTPConnection(host, int(port), timeout=30)
+
+
+def python_load(
+    url: str, headers: dict[str, str], duration: float, connections: int
+) -> dict[str, Any]:
+    """Keep-alive GETs from `connections` threads for `duration` seconds (the wrk fallback)."""
+    parts = urllib.parse.urlsplit(url)
+    base, path = f"{parts.scheme}://{parts.netloc}", f"{parts.path}?{parts.query}".rstrip("?")
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    errors = [0] * connections
+    stop = time.perf_counter() + duration
+
+    def worker(index: int) -> None:
+        conn = connect(base)
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[index] += 1
+            except (OSError, http.client.HTTPException):
+                errors[index] += 1
+                conn.close()
+                conn = connect(base)
+                continue
+            latencies[index].append(time.perf_counter() - started)
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    flat = [value * 1000 for per in latencies for value in per]
+    return {
+        "tool": "python",
+        "requests": len(flat),
+        "errors": sum(errors),
+        "rps": round(len(flat) / elapsed, 1),
+        "p50_ms": round(percentile(flat, 50), 3),
+        "p99_ms": round(percentile(flat, 99), 3),
+    }
+
+
+def wrk_load(
+    url: str, headers: dict[str, str], duration: float, connections: int
+) -> dict[str, Any]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    output = run([*cmd, url], timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if not match:
+            return float("nan")
+        value, unit = float(match.group(1)), match.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
+
+    return {
+        "tool": "wrk",
+        "requests": total,
+        "errors": (int(bad.group(1)) if bad else 0)
+        + (sum(int(g) for g in socket_errors.groups()) if socket_errors else 0),
+        "rps": rps,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+    }
+
+
+def throughput(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    """Load from a separate process: wrk, or this script in its --load mode."""
+    if shutil.which("wrk") and not args.python_load:
+        return wrk_load(url, headers, args.duration, args.connections)
+    spec = json.dumps(
+        {"url": url, "headers": headers, "duration": args.duration, "connections": args.connections}
+    )
+    output = run([sys.executable, __file__, "--load", spec], timeout=args.duration + 60).stdout
+    return json.loads(output)
+
+
+def timed_post(
+    conn: http.client.HTTPConnection, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[float, int]:
+    payload = json.dumps(body).encode()
+    started = time.perf_counter()
+    conn.request(
+        "POST", path, body=payload, headers={**headers, "Content-Type": "application/json"}
+    )
+    response = conn.getresponse()
+    response.read()
+    return (time.perf_counter() - started) * 1000, response.status
+
+
+def first_token(
+    conn: http.client.HTTPConnection,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    openai_format: bool,
+) -> tuple[float, int]:
+    """Milliseconds from sending the request to the first content chunk of an SSE stream."""
+    payload = json.dumps(body).encode()
+    started = time.perf_counter()
+    conn.request(
+        "POST",
+        path,
+        body=payload,
+        headers={**headers, "Content-Type": "application/json", "Accept": "text/event-stream"},
+    )
+    response = conn.getresponse()
+    if response.status != 200:
+        response.read()
+        return float("nan"), response.status
+    elapsed = float("nan")
+    event = ""
+    while True:
+        line = response.readline()
+        if not line:
+            break
+        text = line.decode().strip()
+        if text.startswith("event:"):
+            event = text[6:].strip()
+        elif text.startswith("data:") and elapsed != elapsed:  # still NaN: no token yet
+            data = text[5:].strip()
+            if openai_format and data != "[DONE]" and json.loads(data)["choices"]:
+                if json.loads(data)["choices"][0]["delta"].get("content"):
+                    elapsed = (time.perf_counter() - started) * 1000
+            elif not openai_format and event == "delta":
+                elapsed = (time.perf_counter() - started) * 1000
+    response.read()
+    return elapsed, 200
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    clean = [v for v in values if v == v]
+    return {
+        "n": len(clean),
+        "p50_ms": round(percentile(clean, 50), 3),
+        "p95_ms": round(percentile(clean, 95), 3),
+        "p99_ms": round(percentile(clean, 99), 3),
+        "mean_ms": round(statistics.fmean(clean), 3) if clean else float("nan"),
+    }
+
+
+def latency_run(spec: dict[str, Any]) -> dict[str, Any]:
+    """Interleaved samples (app, direct, ...) so drift hits both sides alike."""
+    results: dict[str, list[float]] = {name: [] for name in spec["targets"]}
+    statuses: dict[str, dict[str, int]] = {name: {} for name in spec["targets"]}
+    conns = {name: connect(target["base"]) for name, target in spec["targets"].items()}
+    for index in range(spec["warmup"] + spec["samples"]):
+        for name, target in spec["targets"].items():
+            body = json.loads(json.dumps(target["body"]).replace("{n}", str(index)))
+            try:
+                if spec["kind"] == "sse":
+                    value, status = first_token(
+                        conns[name], target["path"], body, target["headers"], target["openai"]
+                    )
+                else:
+                    value, status = timed_post(conns[name], target["path"], body, target["headers"])
+            except (OSError, http.client.HTTPException) as exc:
+                value, status = float("nan"), 0
+                conns[name].close()
+                conns[name] = connect(target["base"])
+                statuses[name][type(exc).__name__] = statuses[name].get(type(exc).__name__, 0) + 1
+            statuses[name][str(status)] = statuses[name].get(str(status), 0) + 1
+            if index >= spec["warmup"] and status == 200:
+                results[name].append(value)
+        if spec.get("pace"):
+            time.sleep(spec["pace"])
+    return {
+        name: {**summary(values), "statuses": statuses[name]} for name, values in results.items()
+    }
+
+
+def latency(spec: dict[str, Any]) -> dict[str, Any]:
+    output = run([sys.executable, __file__, "--latency", json.dumps(spec)], timeout=600).stdout
+    return json.loads(output)
+
+
+# --- nginx ----------------------------------------------------------------------------------
+
+
+class Nginx:
+    """The project's own nginx config, pointed at the loopback app, on free loopback ports."""
+
+    def __init__(self, project: Path, workdir: Path, app_port: int) -> None:
+        self.root = workdir / "nginx"
+        shutil.copytree(project / "nginx", self.root)
+        self.http_port, self.https_port = free_port(), free_port()
+        for conf in (self.root / "conf.d").glob("*.conf"):
+            text = conf.read_text(encoding="utf-8")
+            text = re.sub(r"server\s+api:8000;", f"server 127.0.0.1:{app_port};", text)
+            text = re.sub(r"listen\s+80[^;]*;", f"listen 127.0.0.1:{self.http_port};", text)
+            text = re.sub(
+                r"listen\s+443\s+ssl[^;]*;", f"listen 127.0.0.1:{self.https_port} ssl;", text
+            )
+            conf.write_text(text, encoding="utf-8")
+        certs = self.root / "certs"
+        certs.mkdir(exist_ok=True)
+        run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                str(certs / "privkey.pem"),
+                "-out",
+                str(certs / "fullchain.pem"),
+            ]
+        )
+        self.log = (workdir / "nginx.log").open("w")
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                binary,
+                "-p",
+                f"{self.root}/",
+                "-c",
+                str(self.root / "nginx.conf"),
+                "-e",
+                "stderr",
+                "-g",
+                f"daemon off; pid {self.root / 'nginx.pid'}; worker_processes 1;",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            start_new_session=True,
+        )
+        self.base = f"https://127.0.0.1:{self.https_port}"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("nginx did not start: " + (workdir / "nginx.log").read_text()[-1000:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+def nginx_available() -> bool:
+    return bool(shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) and bool(
+        shutil.which("openssl")
+    )
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def seed_items(
+    project: Path, venv: Path, package: str, env: dict[str, str], email: str, count: int
+) -> None:
+    script = f"""
+from {package} import create_app
+from {package}.extensions import db
+from {package}.models.item import Item
+from {package}.models.user import User
+from sqlmodel import select
+
+app = create_app()
+with app.app_context(), db.new_session() as session:
+    user = session.exec(select(User).where(User.email == {email!r})).one()
+    statuses = ("draft", "published", "archived")
+    session.add_all(
+        Item(title=f"Item {{i}}", description="Seeded for the benchmark.", status=statuses[i % 3],
+             price=float(i), properties={{"n": i}}, owner_id=user.id)
+        for i in range({count})
+    )
+    session.commit()
+"""
+    run([str(venv / "bin" / "python"), "-c", script], cwd=project, env=env)
+
+
+def profile_hint(
+    project: Path, venv: Path, package: str, env: dict[str, str], token: str, what: str
+) -> str:
+    """cProfile of the app in-process (test client, same settings): the top of the hot path."""
+    requests = {
+        "ai": 'client.post("/api/v1/ai/complete", json={"messages": [{"role": "user", '
+        '"content": f"profile {i}"}]}, headers=headers)',
+        "live": 'client.get("/health/live")',
+        "stream": 'client.post("/api/v1/ai/stream", json={"messages": [{"role": "user", '
+        '"content": f"profile {i}"}]}, headers=headers).get_data()',
+    }[what]
+    script = f"""
+import cProfile, pstats, io
+from {package} import create_app
+app = create_app()
+client = app.test_client()
+headers = {{"Authorization": "Bearer {token}"}}
+for i in range(20):
+    {requests}
+profiler = cProfile.Profile()
+profiler.enable()
+for i in range(200):
+    {requests}
+profiler.disable()
+out = io.StringIO()
+stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
+stats.print_stats(15)
+print(out.getvalue())
+"""
+    try:
+        output = run(
+            [str(venv / "bin" / "python"), "-c", script], cwd=project, env=env, timeout=300
+        ).stdout
+    except Exception as exc:  # a hint, not a result
+        return f"(profile failed: {exc})"
+    lines = [line for line in output.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    return "\n".join(lines[start : start + 16])
+
+
+def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    report: dict[str, Any] = {"settings": {}, "throughput": {}, "notes": []}
+    project = bake_default(args.template, root / "project")
+    package = project.name.replace("-", "_")
+    envs = Environments(root / "envs", args.python)
+    venv = envs.get(project)
+    postgres = Postgres(args.database_url, venv / "bin" / "python")
+    database = f"{args.db_prefix}_{os.getpid()}"
+    upstream_port = free_port()
+    upstream = subprocess.Popen(  # noqa: S603 - this script, serving the stub
+        [sys.executable, __file__, "--upstream", str(upstream_port)], start_new_session=True
+    )
+    servers: list[Server] = []
+    nginx: Nginx | None = None
+    try:
+        gunicorn_env = {"WEB_CONCURRENCY": str(args.workers), "GUNICORN_THREADS": str(args.threads)}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))},
+            **gunicorn_env,
+            "PYTHONPATH": str(project / "src"),
+            "APP_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": postgres.create(database),
+            "REDIS_URL": args.redis_url,
+            "AI_PROVIDER": "openai",
+            "AI_API_KEY": "sk-bench",
+            "AI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+            "AI_CACHE_TTL": "0",
+            "AI_TOKEN_BUDGET_DAILY": str(10**12),
+            "RATE_LIMIT_DEFAULT": UNTHROTTLED,
+            "RATE_LIMIT_AUTH": UNTHROTTLED,
+            "RATE_LIMIT_AI": UNTHROTTLED,
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+        }
+        report["settings"] = {
+            "workers": args.workers,
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "samples": args.samples,
+            "cpus": os.cpu_count(),
+            "load_tool": "wrk" if shutil.which("wrk") and not args.python_load else "python",
+        }
+        run(
+            [str(venv / "bin" / "python"), "-m", "flask", "--app", package, "db", "upgrade"],
+            cwd=project,
+            env=env,
+        )
+
+        (root / "bare").mkdir()
+        (root / "bare" / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+        bare_env = {**env, "PYTHONPATH": str(root / "bare")}
+        bare = Server(project, venv, "bare_app:create_app()", bare_env, root / "bare.log")
+        servers.append(bare)
+        app = Server(project, venv, f"{package}:create_app()", env, root / "app.log")
+        servers.append(app)
+        bare.wait_ready(path="/health/live")
+        app.wait_ready()
+
+        email = f"bench-{secrets.token_hex(4)}@example.com"
+        status, body = http_json(
+            "POST",
+            app.base + "/api/v1/auth/register",
+            {"email": email, "password": PASSWORD, "full_name": "Bench"},
+        )
+        if status != 201:
+            raise RuntimeError(f"register answered {status}: {body}")
+        token = str(body["data"]["access_token"])  # type: ignore[index]
+        auth = {"Authorization": f"Bearer {token}"}
+        seed_items(project, venv, package, env, email, 1000)
+        status, page = http_json("GET", app.base + "/api/v1/items?size=20", token=token)
+        if status != 200 or page["data"]["total"] != 1000:  # type: ignore[index]
+            raise RuntimeError(f"items page answered {status}: {str(page)[:300]}")
+
+        if nginx_available() and not args.no_nginx and (project / "nginx").is_dir():
+            nginx = Nginx(project, root, app.port)
+        else:
+            report["notes"].append("nginx not measured (not installed, or --no-nginx)")
+
+        log("throughput (requests/s) ...")
+        report["throughput"]["bare_flask"] = throughput(bare.base + "/health/live", {}, args)
+        report["throughput"]["health_live"] = throughput(app.base + "/health/live", {}, args)
+        report["throughput"]["items_page"] = throughput(
+            app.base + "/api/v1/items?size=20&page=3", auth, args
+        )
+
+        log("AI completion latency (sequential, interleaved) ...")
+        message = {"messages": [{"role": "user", "content": "Say hello, request {n}."}]}
+        report["ai_complete"] = latency(
+            {
+                "kind": "post",
+                "warmup": 20,
+                "samples": args.samples,
+                "targets": {
+                    "direct": {
+                        "base": f"http://127.0.0.1:{upstream_port}",
+                        "path": "/v1/chat/completions",
+                        "headers": {"Authorization": "Bearer sk-bench"},
+                        "body": {"model": "gpt-4o-mini", **message},
+                    },
+                    "app": {
+                        "base": app.base,
+                        "path": "/api/v1/ai/complete",
+                        "headers": auth,
+                        "body": message,
+                    },
+                },
+            }
+        )
+        direct, through = report["ai_complete"]["direct"], report["ai_complete"]["app"]
+        report["ai_complete"]["added_ms"] = {
+            key: round(through[key] - direct[key], 3) for key in ("p50_ms", "p95_ms", "p99_ms")
+        }
+
+        log("SSE time to first token ...")
+        sse_targets: dict[str, Any] = {
+            "direct": {
+                "base": f"http://127.0.0.1:{upstream_port}",
+                "path": "/v1/chat/completions",
+                "headers": {"Authorization": "Bearer sk-bench"},
+                "openai": True,
+                "body": {"model": "gpt-4o-mini", "stream": True, **message},
+            },
+            "app": {
+                "base": app.base,
+                "path": "/api/v1/ai/stream",
+                "headers": auth,
+                "openai": False,
+                "body": message,
+            },
+        }
+        if nginx is not None:
+            sse_targets["nginx"] = {**sse_targets["app"], "base": nginx.base}
+        # nginx limits /api/ to 10 requests/s per client: stay under it, for every path alike.
+        report["sse_first_token"] = latency(
+            {
+                "kind": "sse",
+                "warmup": 10,
+                "samples": args.sse_samples,
+                "pace": 0.12,
+                "targets": sse_targets,
+            }
+        )
+        sse = report["sse_first_token"]
+        report["sse_first_token"]["overhead_ms"] = {
+            name: {
+                key: round(sse[name][key] - sse["direct"][key], 3) for key in ("p50_ms", "p95_ms")
+            }
+            for name in sse_targets
+            if name != "direct"
+        }
+
+        ratio = (
+            report["throughput"]["health_live"]["rps"] / report["throughput"]["bare_flask"]["rps"]
+        )
+        overheads = [
+            values["p50_ms"] for values in report["sse_first_token"]["overhead_ms"].values()
+        ]
+        measured = {
+            "ai_added_p50_ms": report["ai_complete"]["added_ms"]["p50_ms"],
+            "ai_added_p95_ms": report["ai_complete"]["added_ms"]["p95_ms"],
+            "sse_first_token_overhead_ms": max(overheads),
+            "health_live_vs_bare": round(ratio, 3),
+        }
+        report["targets"] = {}
+        for name, target in TARGETS.items():
+            value = measured[name]
+            met = value >= target if name == "health_live_vs_bare" else value <= target
+            report["targets"][name] = {"target": target, "measured": value, "met": met}
+
+        if not args.no_profile:
+            hints = {}
+            if (
+                not report["targets"]["ai_added_p50_ms"]["met"]
+                or not report["targets"]["ai_added_p95_ms"]["met"]
+            ):
+                hints["ai_complete"] = profile_hint(project, venv, package, env, token, "ai")
+            if not report["targets"]["health_live_vs_bare"]["met"]:
+                hints["health_live"] = profile_hint(project, venv, package, env, token, "live")
+            if not report["targets"]["sse_first_token_overhead_ms"]["met"]:
+                hints["sse"] = profile_hint(project, venv, package, env, token, "stream")
+            report["profile_hints"] = hints
+        report["app_log_errors"] = sum(
+            1
+            for line in (root / "app.log").read_text(errors="replace").splitlines()
+            if '"level": "ERROR"' in line
+        )
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for server in servers:
+            server.stop()
+        upstream.terminate()
+        upstream.wait(timeout=10)
+        postgres.drop(database)
+    return report
+
+
+def bake_default(template: Path, output: Path) -> Path:
+    """The default project, exactly as `cookiecutter --no-input` writes it."""
+    output.mkdir(parents=True, exist_ok=True)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-f",
+            "-o",
+            str(output),
+            str(template),
+        ],
+        timeout=120,
+    )
+    (project,) = (path for path in output.iterdir() if path.is_dir())
+    return project
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    t = report["throughput"]
+    log("")
+    log(f"settings: {report['settings']}")
+    log("throughput (requests/s, p50/p99 latency under load):")
+    for name, label in (
+        ("bare_flask", "bare Flask /health/live (ceiling)"),
+        ("health_live", "app /health/live"),
+        ("items_page", "app GET /api/v1/items (20 of 1000, auth)"),
+    ):
+        r = t[name]
+        log(
+            f"  {label:45} {r['rps']:9.1f} rps  p50 {r['p50_ms']:7.2f} ms  "
+            f"p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}"
+        )
+    log("POST /api/v1/ai/complete vs the upstream directly (ms):")
+    ai = report["ai_complete"]
+    for name in ("direct", "app"):
+        log(
+            f"  {name:8} p50 {ai[name]['p50_ms']:7.2f}  p95 {ai[name]['p95_ms']:7.2f}  "
+            f"p99 {ai[name]['p99_ms']:7.2f}  (n={ai[name]['n']}, statuses {ai[name]['statuses']})"
+        )
+    added = ai["added_ms"]
+    log(
+        f"  added    p50 {added['p50_ms']:7.2f}  p95 {added['p95_ms']:7.2f}  "
+        f"p99 {added['p99_ms']:7.2f}"
+    )
+    log("SSE time to first token (ms):")
+    sse = report["sse_first_token"]
+    for name, values in sse.items():
+        if name == "overhead_ms":
+            continue
+        extra = ""
+        if name in sse["overhead_ms"]:
+            overhead = sse["overhead_ms"][name]
+            extra = f"  overhead p50 {overhead['p50_ms']:.2f} p95 {overhead['p95_ms']:.2f}"
+        log(
+            f"  {name:8} p50 {values['p50_ms']:7.2f}  p95 {values['p95_ms']:7.2f}  "
+            f"(n={values['n']}, statuses {values['statuses']}){extra}"
+        )
+    log("targets:")
+    for name, target in report["targets"].items():
+        log(
+            f"  {'met ' if target['met'] else 'MISS'} {name}: {target['measured']} "
+            f"(target {target['target']})"
+        )
+    for name, hint in report.get("profile_hints", {}).items():
+        log(f"profile hint for {name} (top functions by own time, 200 in-process requests):")
+        log(hint)
+    for note in report["notes"]:
+        log(f"note: {note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=300, help="AI completion samples per side")
+    parser.add_argument("--sse-samples", type=int, default=60, help="SSE samples per path")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--python-load", action="store_true", help="use the Python load generator")
+    parser.add_argument("--no-nginx", action="store_true")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target is missed")
+    parser.add_argument("--template", type=Path, default=TEMPLATE)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--db-prefix", default=os.environ.get("BENCH_DB_PREFIX", "bench"))
+    parser.add_argument("--report", type=Path, help="JSON report (default: in the work dir)")
+    # internal modes: the stub upstream and the load generators run as separate processes
+    parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--latency", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.upstream:
+        serve_upstream(args.upstream)
+        return 0
+    if args.load:
+        spec = json.loads(args.load)
+        print(
+            json.dumps(
+                python_load(spec["url"], spec["headers"], spec["duration"], spec["connections"])
+            )
+        )
+        return 0
+    if args.latency:
+        print(json.dumps(latency_run(json.loads(args.latency))))
+        return 0
+
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    report = bench(args, root)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    print_report(report)
+    path = args.report or root / "bench-report.json"
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    log(f"report: {path} ({report['seconds']} s)")
+    missed = [name for name, target in report["targets"].items() if not target["met"]]
+    if not args.workdir:
+        for sub in ("project", "envs", "bare"):
+            shutil.rmtree(root / sub, ignore_errors=True)
+    return 1 if missed and not args.no_fail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Gunicorn settings, all overridable from the environment.
+
+    gunicorn -c gunicorn.conf.py "{{ cookiecutter.package_name }}:create_app()"
+
+Threaded workers (gthread): an AI call or a stream waits on the network, so a thread per
+request keeps a worker responsive without an async stack.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{_int('PORT', 8000)}"
+worker_class = "gthread"
+# WEB_CONCURRENCY is the usual knob of container platforms; cap the default for small hosts.
+workers = _int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 8))
+threads = _int("GUNICORN_THREADS", 8)
+
+# A gthread worker keeps reporting while its threads wait, so `timeout` only catches a hung
+# process; slow AI calls are bounded by AI_TIMEOUT in the app.
+timeout = _int("GUNICORN_TIMEOUT", 120)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# Longer than a reverse proxy's idle upstream keepalive (60 s), so the proxy closes first.
+keepalive = _int("GUNICORN_KEEPALIVE", 75)
+
+# Recycle workers now and then to bound slow leaks; jitter avoids restarting all at once.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+
+# The app writes its own JSON access log line per request; gunicorn's would repeat it.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Heartbeat files on tmpfs: a container's overlay filesystem can stall the heartbeat.
+if Path("/dev/shm").is_dir():  # noqa: S108 - a directory, not a temp file name
+    worker_tmp_dir = "/dev/shm"  # noqa: S108

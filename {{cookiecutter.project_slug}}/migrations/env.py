@@ -1,0 +1,64 @@
+"""Alembic environment: the app's DATABASE_URL and the SQLModel tables of the package."""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from {{ cookiecutter.package_name }} import models  # noqa: F401 - registers every table
+from {{ cookiecutter.package_name }}.extensions import make_engine
+from {{ cookiecutter.package_name }}.settings import Settings
+
+config = context.config
+
+if config.config_file_name is not None:  # the `alembic` command, not `flask db`
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = SQLModel.metadata
+
+
+def database_url() -> str:
+    # `flask db` and the app pass their URL; the `alembic` command reads the settings.
+    url: str | None = config.attributes.get("database_url")
+    return url or Settings().database_url
+
+
+def configure(**kwargs: object) -> None:
+    context.configure(target_metadata=target_metadata, compare_type=True, **kwargs)  # type: ignore[arg-type]
+
+
+def run_migrations_offline() -> None:
+    url = database_url()
+    configure(
+        url=url,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        render_as_batch=url.startswith("sqlite"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_with(connection: Connection) -> None:
+    # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
+    configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(database_url())
+    try:
+        with engine.connect() as connection:
+            run_with(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,151 @@
+"""The provider protocol and the typed objects that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One call to a model. `json_output` asks for a JSON reply where the provider can enforce it."""
+
+    messages: tuple[Message, ...]
+    model: str
+    temperature: float | None = None
+    max_tokens: int | None = None
+    json_output: bool = False
+    json_schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    content: str
+    finish_reason: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """A piece of a streamed reply: text, and on the last chunks the finish reason and usage."""
+
+    delta: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+
+
+class ProviderError(Exception):
+    """The provider could not give a usable answer. `retryable` failures may succeed if retried."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.attempts = 1  # set by the retry loop to the number of calls made
+
+
+class ProviderUnavailableError(ProviderError):
+    """Rate limited, overloaded or unreachable."""
+
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """No answer within the timeout."""
+
+    retryable = True
+
+
+class ProviderBadReplyError(ProviderError):
+    """An error status or a reply we cannot use (bad JSON, wrong shape)."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retryable = retryable
+
+
+class Provider(Protocol):
+    """What every provider module implements.
+
+    `stream()` sends the request before it returns, so a refused call raises at once (and can be
+    retried); the iterator it returns then yields chunks as they arrive. Closing the iterator
+    closes the upstream connection.
+    """
+
+    name: str
+
+    def complete(self, request: ChatRequest) -> ChatResponse: ...
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamChunk]: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count (about four characters a token) for when a provider reports no usage."""
+    return max(1, len(text) // 4) if text else 0
+
+
+def status_error(status: int, message: str, retry_after: float | None) -> ProviderError:
+    """Classify an HTTP error status from any provider."""
+    if status in (429, 529):  # rate limited / overloaded
+        return ProviderUnavailableError(message, retry_after=retry_after)
+    if status == 408:
+        return ProviderTimeoutError(message, retry_after=retry_after)
+    retryable = status == 409 or status >= 500
+    return ProviderBadReplyError(message, retryable=retryable, retry_after=retry_after)
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,160 @@
+"""`/api/v1/ai`: completions, streaming, conversations and usage.
+
+{%- if cookiecutter.use_auth %}
+Every route needs a signed-in user. Read-only users may ask the model (nothing of theirs is
+changed) but cannot create conversations or add messages to them, which store data.
+{%- else %}
+There is no sign-in: usage, budgets, rate limits and conversations belong to the client address.
+{%- endif %}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Response, stream_with_context
+{%- if not cookiecutter.use_auth %}
+from flask import request
+{%- endif %}
+from flask_openapi3 import APIBlueprint, Tag
+
+from ..ai.base import Message
+from ..models.ai import (
+    CompletionOut,
+    CompletionRequest,
+    ConversationCreate,
+    ConversationDetail,
+    ConversationList,
+    ConversationOut,
+    ConversationPath,
+    ConversationReply,
+    MessageCreate,
+    UsageSummary,
+)
+from ..responses import Envelope, ErrorEnvelope, envelope
+from ..services import ai as service
+from ..services import ai_conversations as conversations
+from ..services.ai_usage import enforce_rate_limit, usage_summary
+{%- if cookiecutter.use_auth %}
+from ..services.auth import current_user, current_writer
+{%- endif %}
+
+ai_bp = APIBlueprint(
+    "ai",
+    __name__,
+    url_prefix="/api/v1/ai",
+    abp_tags=[Tag(name="ai")],
+{%- if cookiecutter.use_auth %}
+    abp_security=[{"bearer": []}],
+    abp_responses={401: ErrorEnvelope, 403: ErrorEnvelope, 422: ErrorEnvelope, 429: ErrorEnvelope},
+{%- else %}
+    abp_responses={422: ErrorEnvelope, 429: ErrorEnvelope},
+{%- endif %}
+)
+
+AI_ERRORS = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope}
+SSE_DOC = {
+    "description": "Server-sent events: `delta` {content} ..., then `done` {finish_reason, "
+    "usage} or `error` {code, message}.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+{%- if cookiecutter.use_auth %}
+
+
+def owner(*, writes: bool = False) -> str:
+    """The signed-in user's owner key (403 for read-only users when `writes`)."""
+    user = current_writer() if writes else current_user()
+    assert user.id is not None
+    return service.owner_for_user(user.id)
+{%- else %}
+
+
+def owner(*, writes: bool = False) -> str:
+    """The client address's owner key (without sign-in every caller may write)."""
+    del writes
+    return service.owner_for_client(request.remote_addr)
+{%- endif %}
+
+
+def caller(*, writes: bool = False) -> str:
+    """The owner key of a caller about to use the model, after the AI rate limit."""
+    key = owner(writes=writes)
+    enforce_rate_limit(key)
+    return key
+
+
+def event_stream(events: Iterator[str]) -> Response:
+    return Response(
+        stream_with_context(events),
+        mimetype="text/event-stream",
+        # Proxies must pass each event on at once (nginx buffers unless told not to).
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@ai_bp.post("/complete", responses={200: Envelope[CompletionOut], **AI_ERRORS})
+def complete(body: CompletionRequest) -> Response:
+    """One completion. With `response_schema` the reply is validated and returned as `parsed`."""
+    result = service.complete(body, caller())
+    return envelope(result.data, warnings=result.warnings)
+
+
+@ai_bp.post("/stream", responses={200: SSE_DOC, **AI_ERRORS})
+def stream(body: CompletionRequest) -> Response:
+    """The completion as server-sent events, each flushed as the provider sends it."""
+    key = caller()
+    chat = service.chat_request(
+        [Message(m.role, m.content) for m in body.messages],
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+    )
+    return event_stream(service.open_stream(chat, key, schema=body.response_schema))
+
+
+@ai_bp.get("/usage", responses={200: Envelope[UsageSummary]})
+def usage() -> Response:
+    """The caller's AI usage and what is left of today's token budget."""
+    return envelope(usage_summary(owner()))
+
+
+@ai_bp.post("/conversations", responses={201: Envelope[ConversationOut]})
+def create_conversation(body: ConversationCreate) -> Response:
+    """Start a conversation (optionally with its own system prompt)."""
+    conversation = conversations.create_conversation(body, owner(writes=True))
+    return envelope(
+        ConversationOut.model_validate(conversation), message="Conversation created.", status=201
+    )
+
+
+@ai_bp.get("/conversations", responses={200: Envelope[ConversationList]})
+def list_conversations() -> Response:
+    """The caller's conversations, most recent first."""
+    return envelope(conversations.list_conversations(owner()))
+
+
+@ai_bp.get(
+    "/conversations/<int:conversation_id>",
+    responses={200: Envelope[ConversationDetail], 404: ErrorEnvelope},
+)
+def get_conversation(path: ConversationPath) -> Response:
+    """A conversation with its whole history."""
+    return envelope(conversations.conversation_detail(path.conversation_id, owner()))
+
+
+@ai_bp.post(
+    "/conversations/<int:conversation_id>/messages",
+    responses={200: Envelope[ConversationReply], 404: ErrorEnvelope, **AI_ERRORS},
+)
+def send_message(path: ConversationPath, body: MessageCreate) -> Response:
+    """Add a message and get the reply (streamed as server-sent events with `stream: true`).
+
+    The whole history is sent to the model; the turn is stored once the reply is complete.
+    """
+    key = caller(writes=True)
+    if body.stream:
+        return event_stream(conversations.stream_message(path.conversation_id, body, key))
+    reply, warnings = conversations.send_message(path.conversation_id, body, key)
+    return envelope(reply, warnings=warnings)
+

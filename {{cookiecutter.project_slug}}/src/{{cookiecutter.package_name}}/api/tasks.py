@@ -1,0 +1,49 @@
+"""Background jobs: queue one (202 with its status URL), then poll `/api/v1/tasks/{task_id}`."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask.blueprints import BlueprintSetupState
+from flask_openapi3 import APIBlueprint, Tag
+
+from ..models.task import TaskAccepted, TaskPath, TaskStatus
+from ..responses import Envelope, ErrorEnvelope, envelope
+{%- if cookiecutter.use_auth %}
+from ..services.auth import current_user
+{%- endif %}
+from ..services import tasks as service
+from ..tasks import init_celery
+
+tasks_bp = APIBlueprint(
+    "tasks",
+    __name__,
+    url_prefix="/api/v1",
+    abp_tags=[Tag(name="tasks")],
+{%- if cookiecutter.use_auth %}
+    abp_security=[{"bearer": []}],
+    abp_responses={401: ErrorEnvelope, 422: ErrorEnvelope, 429: ErrorEnvelope, 503: ErrorEnvelope},
+{%- else %}
+    abp_responses={422: ErrorEnvelope, 429: ErrorEnvelope, 503: ErrorEnvelope},
+{%- endif %}
+)
+
+
+def _init_celery(state: BlueprintSetupState) -> None:
+    init_celery(state.app)
+
+
+# Each Flask app gets its own Celery app, configured from its settings, as the API is set up.
+tasks_bp.record_once(_init_celery)
+
+
+@tasks_bp.post("/tasks/items-report", responses={202: Envelope[TaskAccepted]})
+def queue_items_report() -> Response:
+    """Queue a report on {% if cookiecutter.use_auth %}your items (an admin's covers every item){% else %}the items{% endif %}; poll `status_url` for it."""
+    accepted = service.queue_items_report({% if cookiecutter.use_auth %}current_user(){% endif %})
+    return envelope(accepted, message="Report queued.", status=202)
+
+
+@tasks_bp.get("/tasks/<task_id>", responses={200: Envelope[TaskStatus], 404: ErrorEnvelope})
+def task_status(path: TaskPath) -> Response:
+    """A job's status, and its result or error once finished{% if cookiecutter.use_auth %} (only your own jobs){% endif %}."""
+    return envelope(service.task_status(path.task_id{% if cookiecutter.use_auth %}, current_user(){% endif %}))

@@ -1,0 +1,319 @@
+"""AI accounting: daily token budgets (safe under concurrency), usage records, the per-owner
+rate limit, and the response cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import redis
+from flask import current_app
+from limits import parse
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col
+
+from ..errors import BudgetExceeded, RateLimited
+from ..extensions import db, get_settings, limiter, redis_store
+from ..models.ai import AIDailyUsage, AIUsage, UsageSummary
+
+logger = logging.getLogger(__name__)
+
+CACHE_PREFIX = "ai:cache:"
+MEMORY_CACHE_SIZE = 1024
+HIGH_USAGE_RATIO = 0.8  # warn once a caller has used this share of the daily budget
+
+
+# -- budget --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reservation:
+    owner: str
+    day: date
+    tokens: int
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def seconds_to_midnight() -> int:
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    return max(1, math.ceil((midnight - now).total_seconds()))
+
+
+def _ensure_day_row(connection: Connection, owner: str, day: date) -> None:
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(
+        insert(AIDailyUsage)
+        .values(owner=owner, day=day, tokens=0, reserved=0, requests=0)
+        .on_conflict_do_nothing()
+    )
+
+
+def reserve(owner: str, estimate: int) -> Reservation:
+    """Admit a call, or raise 429 `budget_exceeded` once today's tokens reach the budget.
+
+    The check and the reservation are one conditional UPDATE, so concurrent calls see each other's
+    reservations: a burst cannot all slip in under the line. A lone call is refused only when the
+    tokens already used reach the budget (the call that crosses the line completes).
+    """
+    budget = get_settings().ai_token_budget_daily
+    day = utc_today()
+    with db.engine.begin() as connection:
+        _ensure_day_row(connection, owner, day)
+        statement = (
+            update(AIDailyUsage)
+            .where(col(AIDailyUsage.owner) == owner, col(AIDailyUsage.day) == day)
+            .values(reserved=col(AIDailyUsage.reserved) + estimate)
+        )
+        if budget:
+            statement = statement.where(
+                col(AIDailyUsage.tokens) + col(AIDailyUsage.reserved) < budget
+            )
+        admitted = connection.execute(statement).rowcount == 1
+    if not admitted:
+        raise BudgetExceeded(
+            details={"budget": budget, "resets_in_seconds": seconds_to_midnight()},
+            headers={"Retry-After": str(seconds_to_midnight())},
+        )
+    return Reservation(owner, day, estimate)
+
+
+@dataclass
+class UsageRecord:
+    endpoint: str
+    provider: str
+    model: str
+    status: str = "ok"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    cached: bool = False
+    request_id: str | None = None
+
+
+def settle(reservation: Reservation, record: UsageRecord) -> int:
+    """Release the reservation, count the tokens, store the record. Returns today's tokens.
+
+    A record whose `request_id` is already stored (a re-delivered background job) is not
+    counted twice.
+    """
+    tokens = record.prompt_tokens + record.completion_tokens
+    with db.engine.begin() as connection:
+        duplicate = (
+            record.request_id is not None
+            and connection.execute(
+                select(AIUsage.id).where(col(AIUsage.request_id) == record.request_id)
+            ).first()
+        )
+        if duplicate:
+            tokens = 0
+        else:
+            connection.execute(
+                AIUsage.__table__.insert().values(  # type: ignore[attr-defined]
+                    owner=reservation.owner,
+                    request_id=record.request_id,
+                    endpoint=record.endpoint,
+                    provider=record.provider,
+                    model=record.model[:100],
+                    status=record.status,
+                    cached=record.cached,
+                    prompt_tokens=record.prompt_tokens,
+                    completion_tokens=record.completion_tokens,
+                    total_tokens=tokens,
+                    latency_ms=round(record.latency_ms, 2),
+                    created_at=datetime.now(UTC),
+                )
+            )
+        connection.execute(
+            update(AIDailyUsage)
+            .where(
+                col(AIDailyUsage.owner) == reservation.owner,
+                col(AIDailyUsage.day) == reservation.day,
+            )
+            .values(
+                reserved=col(AIDailyUsage.reserved) - reservation.tokens,
+                tokens=col(AIDailyUsage.tokens) + tokens,
+                requests=col(AIDailyUsage.requests) + (0 if duplicate else 1),
+            )
+        )
+        today: int = connection.execute(
+            select(AIDailyUsage.tokens).where(
+                col(AIDailyUsage.owner) == reservation.owner,
+                col(AIDailyUsage.day) == reservation.day,
+            )
+        ).scalar_one()
+    return today
+
+
+def high_usage(today_tokens: int) -> bool:
+    budget = get_settings().ai_token_budget_daily
+    return bool(budget) and today_tokens >= budget * HIGH_USAGE_RATIO
+
+
+def usage_summary(owner: str) -> UsageSummary:
+    budget = get_settings().ai_token_budget_daily
+    with db.engine.connect() as connection:
+        requests, tokens = connection.execute(
+            select(func.count(), func.coalesce(func.sum(AIUsage.total_tokens), 0)).where(
+                col(AIUsage.owner) == owner
+            )
+        ).one()
+        today = connection.execute(
+            select(AIDailyUsage.tokens).where(
+                col(AIDailyUsage.owner) == owner, col(AIDailyUsage.day) == utc_today()
+            )
+        ).scalar_one_or_none()
+    today = today or 0
+    return UsageSummary(
+        total_requests=requests,
+        total_tokens=tokens,
+        today_tokens=today,
+        budget=budget,
+        remaining=max(0, budget - today) if budget else None,
+    )
+
+
+def usage_stats() -> dict[str, Any]:
+    """Totals for `flask ai show-stats`: every owner, by model and status."""
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                AIUsage.provider,
+                AIUsage.model,
+                AIUsage.status,
+                func.count(),
+                func.coalesce(func.sum(AIUsage.total_tokens), 0),
+                func.coalesce(func.avg(AIUsage.latency_ms), 0),
+            ).group_by(col(AIUsage.provider), col(AIUsage.model), col(AIUsage.status))
+        ).all()
+        owners = connection.execute(select(func.count(func.distinct(AIUsage.owner)))).scalar_one()
+    return {
+        "owners": owners,
+        "rows": [
+            {
+                "provider": provider,
+                "model": model,
+                "status": status,
+                "requests": count,
+                "tokens": int(tokens),
+                "avg_latency_ms": round(float(latency), 1),
+            }
+            for provider, model, status, count, tokens, latency in rows
+        ],
+    }
+
+
+# -- rate limit ----------------------------------------------------------------------------------
+
+
+def enforce_rate_limit(owner: str) -> None:
+    """RATE_LIMIT_AI per owner, on the app's limiter storage (Redis when configured)."""
+    if not limiter.enabled:
+        return
+    item = parse(get_settings().rate_limit_ai)
+    strategy = limiter.limiter
+    if not strategy.hit(item, "ai", owner):
+        reset = strategy.get_window_stats(item, "ai", owner).reset_time
+        retry_after = max(1, math.ceil(reset - time.time()))
+        raise RateLimited(
+            f"AI rate limit exceeded ({item}).", headers={"Retry-After": str(retry_after)}
+        )
+
+
+# -- response cache ------------------------------------------------------------------------------
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return CACHE_PREFIX + digest
+
+
+class MemoryCache:
+    """A small LRU with expiry, for when REDIS_URL is unset (one per process)."""
+
+    def __init__(self, size: int = MEMORY_CACHE_SIZE) -> None:
+        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return item[1]
+
+    def set(self, key: str, value: str, ttl: int) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic() + ttl, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> int:
+        with self._lock:
+            count = len(self._items)
+            self._items.clear()
+            return count
+
+
+def _memory_cache() -> MemoryCache:
+    cache: MemoryCache = current_app.extensions.setdefault("ai_cache", MemoryCache())
+    return cache
+
+
+def cache_get(key: str) -> dict[str, Any] | None:
+    try:
+        raw = (
+            redis_store.client.get(key)
+            if redis_store.client is not None
+            else _memory_cache().get(key)
+        )
+    except redis.RedisError as exc:
+        logger.warning("AI cache unavailable: %s", exc)
+        return None
+    if not isinstance(raw, str):
+        return None
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+def cache_set(key: str, value: dict[str, Any]) -> None:
+    ttl = get_settings().ai_cache_ttl
+    if not ttl:
+        return
+    raw = json.dumps(value)
+    try:
+        if redis_store.client is not None:
+            redis_store.client.set(key, raw, ex=ttl)
+        else:
+            _memory_cache().set(key, raw, ttl)
+    except redis.RedisError as exc:
+        logger.warning("AI cache unavailable: %s", exc)
+
+
+def cache_clear() -> int:
+    """Remove every cached AI response; returns how many."""
+    if redis_store.client is None:
+        return _memory_cache().clear()
+    keys = list(redis_store.client.scan_iter(match=CACHE_PREFIX + "*", count=500))
+    if keys:
+        redis_store.client.delete(*keys)
+    return len(keys)

@@ -1,0 +1,1 @@
+"""Tests of the service; `uv run pytest` runs them."""

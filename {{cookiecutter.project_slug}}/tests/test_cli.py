@@ -1,0 +1,84 @@
+"""The `flask` commands: one clear line and a non-zero exit on failure, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask_openapi3 import OpenAPI
+
+
+def run(app: OpenAPI, *args: str) -> tuple[int, str]:
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def test_health_command(app: OpenAPI) -> None:
+    code, output = run(app, "health")
+    assert code == 0
+    assert json.loads(output)["checks"]["database"]["status"] == "ok"
+
+
+def test_openapi_export(app: OpenAPI, tmp_path: Path) -> None:
+    target = tmp_path / "openapi.json"
+    code, _ = run(app, "openapi", "export", "-o", str(target))
+    assert code == 0
+    assert "/api/v1/items" in json.loads(target.read_text())["paths"]
+
+
+def test_db_current_and_check(app: OpenAPI) -> None:
+    code, output = run(app, "db", "current")
+    assert code == 0
+    assert "(head)" in output
+    code, output = run(app, "db", "check")
+    assert code == 0, output
+
+
+def test_db_seed_is_idempotent(app: OpenAPI) -> None:
+    code, output = run(app, "db", "seed")
+    assert code == 0
+    assert "Added 3 sample items" in output
+    code, output = run(app, "db", "seed")
+    assert code == 0
+    assert "nothing to do" in output
+
+
+def test_db_reset_needs_force(app: OpenAPI) -> None:
+    code, output = run(app, "db", "reset")
+    assert code == 1
+    assert output.strip().splitlines() == [
+        "Error: this deletes all data; run again with --force to confirm"
+    ]
+{%- if cookiecutter.use_auth %}
+
+
+def test_users_create_list_and_change_role(app: OpenAPI) -> None:
+    code, output = run(
+        app,
+        "users", "create",
+        "--email", "Boss@Example.com",
+        "--password", "a-good-password",
+        "--full-name", "The Boss",
+        "--role", "admin",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "admin boss@example.com" in output
+
+    code, output = run(app, "users", "change-role", "boss@example.com", "--role", "readonly")
+    assert code == 0, output
+    code, output = run(app, "users", "list")
+    assert code == 0
+    assert "boss@example.com\treadonly\tactive\tThe Boss" in output
+
+
+def test_users_errors_are_one_line(app: OpenAPI) -> None:
+    args = ["users", "create", "--email", "a@example.com", "--full-name", "A"]
+    assert run(app, *args, "--password", "a-good-password")[0] == 0
+    code, output = run(app, *args, "--password", "a-good-password")
+    assert (code, output.strip()) == (1, "Error: A user with this email already exists.")
+    code, output = run(app, *args[:3], "b@example.com", *args[4:], "--password", "short")
+    assert (code, output.strip()) == (1, "Error: the password needs 8 characters or more")
+    code, output = run(app, "users", "change-role", "nobody@example.com", "--role", "admin")
+    assert (code, output.strip()) == (1, "Error: no user with email nobody@example.com")
+{%- endif %}

@@ -1,0 +1,489 @@
+"""The shipped nginx config, run for real in front of a live gunicorn of the app.
+
+A copy of nginx/ is started on loopback ports: only the upstream address and the listen ports
+are replaced, and the temp paths point into a temp directory so that nginx runs without root.
+Needs an `nginx` binary on PATH; without one the module skips (under CI=true it fails).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from {{ cookiecutter.package_name }}.migrate import upgrade
+{%- if cookiecutter.ai_provider != "none" %}
+
+from .upstream import Text, Upstream
+{%- endif %}
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE_CONF = "conf.d/{{ cookiecutter.project_slug }}.conf"
+MAX_BODY = 1024 * 1024  # client_max_body_size 1m == the app's MAX_CONTENT_LENGTH default
+BURST = 20  # limit_req ... burst=20 on /api/
+
+
+def _nginx_binary() -> str:
+    binary = shutil.which("nginx")
+    if binary is None:
+        reason = "nginx is not on PATH: install it (e.g. apt-get install nginx) to run these tests"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: required)")
+        pytest.skip(reason)
+    return binary
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"process exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"nothing listens on port {port} after 30 s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _write_certificate(directory: Path) -> Path:
+    """A self-signed certificate for localhost / 127.0.0.1, as nginx/certs/ expects it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "privkey.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path = directory / "fullchain.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return cert_path
+
+
+@dataclass
+class Proxy:
+    """The running nginx: its ports, the CA to trust, and its access log."""
+
+    http_port: int
+    https_port: int
+    cafile: Path
+    access_log: Path
+
+    def connection(self, timeout: float = 10) -> http.client.HTTPSConnection:
+        context = ssl.create_default_context(cafile=str(self.cafile))
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        return http.client.HTTPSConnection(
+            "127.0.0.1", self.https_port, context=context, timeout=timeout
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        headers = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        connection = self.connection()
+        try:
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            return response, response.read()
+        finally:
+            connection.close()
+
+
+# --- servers, started once for the module ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nginx_binary() -> str:
+    return _nginx_binary()
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test database (TEST_DATABASE_URL) or a SQLite file, migrated to head."""
+    url = os.environ.get("TEST_DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('nginx-db') / 'app.db'}"
+    )
+    upgrade(url)
+    return url
+{%- if cookiecutter.ai_provider != "none" %}
+
+
+@pytest.fixture(scope="module")
+def slow_upstream() -> Iterator[Upstream]:
+    """The AI provider stand-in; it streams its reply in timed chunks."""
+    upstream = Upstream().start()
+    yield upstream
+    upstream.stop()
+{%- endif %}
+
+
+@pytest.fixture(scope="module")
+def app_port(
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+{%- if cookiecutter.ai_provider != "none" %}
+    slow_upstream: Upstream,
+{%- endif %}
+) -> Iterator[int]:
+    """gunicorn with the project's gunicorn.conf.py, on a loopback port."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    env = {
+        **os.environ,
+        "APP_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "8",
+        "LOG_LEVEL": "WARNING",
+        # nginx's own limits are under test here, not the app's.
+        "RATE_LIMIT_DEFAULT": "10000 per minute",
+{%- if cookiecutter.use_auth %}
+        "RATE_LIMIT_AUTH": "10000 per minute",
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+        "RATE_LIMIT_AI": "10000 per minute",
+        "AI_PROVIDER": "{{ cookiecutter.ai_provider }}",
+        "AI_API_KEY": "test-key",
+        "AI_BASE_URL": slow_upstream.root,
+        "AI_MAX_RETRIES": "0",
+{%- endif %}
+    }
+    env.pop("REDIS_URL", None)
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "{{ cookiecutter.package_name }}:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_port(port, process, log)
+        yield port
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def nginx_prefix(tmp_path_factory: pytest.TempPathFactory, app_port: int) -> Path:
+    """A copy of nginx/ on loopback ports, with test certificates and temp paths of its own."""
+    prefix = tmp_path_factory.mktemp("nginx") / "nginx"
+    shutil.copytree(ROOT / "nginx", prefix)
+    http_port, https_port = _free_port(), _free_port()
+    site = prefix / SITE_CONF
+    text = site.read_text()
+    for shipped, local in {
+        "server api:8000;": f"server 127.0.0.1:{app_port};",
+        "listen 80 default_server;": f"listen 127.0.0.1:{http_port} default_server;",
+        "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+    }.items():
+        assert text.count(shipped) == 1, f"{SITE_CONF} no longer has exactly one {shipped!r}"
+        text = text.replace(shipped, local)
+    site.write_text(text)
+    # Without root nginx cannot write its built-in temp paths; relative ones land in the prefix.
+    (prefix / "conf.d/00-local-paths.conf").write_text(
+        "".join(
+            f"{kind}_temp_path temp/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+    )
+    (prefix / "temp").mkdir()
+    _write_certificate(prefix / "certs")
+    (prefix / "ports.json").write_text(json.dumps({"http": http_port, "https": https_port}))
+    return prefix
+
+
+def _nginx_command(binary: str, prefix: Path, *extra: str) -> list[str]:
+    directives = f"pid {prefix / 'nginx.pid'};"
+    if os.geteuid() == 0:
+        # Workers would drop to "nobody", who cannot enter pytest's private temp directories.
+        directives += " user root;"
+    if "-t" not in extra:
+        directives += " daemon off;"
+    config = str(prefix / "nginx.conf")
+    return [binary, "-p", f"{prefix}/", "-c", config, "-e", "stderr", "-g", directives, *extra]
+
+
+@pytest.fixture(scope="module")
+def proxy(nginx_binary: str, nginx_prefix: Path) -> Iterator[Proxy]:
+    ports = json.loads((nginx_prefix / "ports.json").read_text())
+    access_log = nginx_prefix / "access.log"
+    error_log = nginx_prefix / "error.log"
+    with access_log.open("wb") as stdout, error_log.open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603 - the nginx found on PATH
+            _nginx_command(nginx_binary, nginx_prefix), stdout=stdout, stderr=stderr
+        )
+    try:
+        _wait_for_port(ports["https"], process, error_log)
+        yield Proxy(
+            http_port=ports["http"],
+            https_port=ports["https"],
+            cafile=nginx_prefix / "certs/fullchain.pem",
+            access_log=access_log,
+        )
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def auth_headers(proxy: Proxy) -> dict[str, str]:
+{%- if cookiecutter.use_auth %}
+    """A fresh user's bearer token, obtained through the proxy."""
+    response, body = proxy.request(
+        "POST",
+        "/api/v1/auth/register",
+        {
+            "email": f"nginx-{uuid.uuid4().hex[:12]}@example.com",
+            "password": "correct horse battery",
+            "full_name": "Nginx Test",
+        },
+    )
+    assert response.status == 201, body
+    return {"Authorization": f"Bearer {json.loads(body)['data']['access_token']}"}
+{%- else %}
+    """No auth in this project: every route is open."""
+    return {}
+{%- endif %}
+
+
+# --- the tests, in the order they run ---------------------------------------------------
+
+
+def test_nginx_accepts_the_shipped_config(nginx_binary: str, nginx_prefix: Path) -> None:
+    result = subprocess.run(  # noqa: S603 - the nginx found on PATH
+        _nginx_command(nginx_binary, nginx_prefix, "-t"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_json_request_passes_with_security_headers(
+    proxy: Proxy, auth_headers: dict[str, str]
+) -> None:
+    request_id = f"nginx-test-{uuid.uuid4().hex}"
+    response, body = proxy.request(
+        "POST",
+        "/api/v1/items",
+        {"title": "Through the proxy"},
+        headers={**auth_headers, "X-Request-ID": request_id},
+    )
+
+    assert response.status == 201, body
+    payload = json.loads(body)
+    assert payload["success"] is True
+    assert payload["data"]["title"] == "Through the proxy"
+    assert response.getheader("X-Request-ID") == request_id
+    assert response.getheader("Strict-Transport-Security", "").startswith("max-age=")
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+    assert response.getheader("X-Frame-Options") == "DENY"
+    assert response.getheader("Referrer-Policy") == "no-referrer"
+    assert "default-src 'none'" in response.getheader("Content-Security-Policy", "")
+
+
+def test_docs_get_a_policy_that_lets_swagger_ui_run(proxy: Proxy) -> None:
+    response, body = proxy.request("GET", "/docs/")
+
+    assert response.status == 200, body
+    policy = response.getheader("Content-Security-Policy", "")
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert response.getheader("X-Content-Type-Options") == "nosniff"
+
+
+def test_plain_http_redirects_to_https_but_serves_probes(proxy: Proxy) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", proxy.http_port, timeout=10)
+    try:
+        connection.request("GET", "/api/v1/items")
+        redirect = connection.getresponse()
+        redirect.read()
+        connection.request("GET", "/health/live")
+        probe = connection.getresponse()
+        probe_body = probe.read()
+    finally:
+        connection.close()
+
+    assert redirect.status == 301
+    assert redirect.getheader("Location", "").startswith("https://")
+    assert redirect.getheader("Strict-Transport-Security") is None
+    assert probe.status == 200
+    assert json.loads(probe_body) == {"status": "ok"}
+
+
+def test_health_probes_stay_out_of_the_access_log(proxy: Proxy) -> None:
+    marker = uuid.uuid4().hex
+    for path in ("/health", "/health/live", "/health/ready"):
+        response, _ = proxy.request("GET", path, headers={"X-Request-ID": f"probe-{marker}"})
+        assert response.status in (200, 503)
+    response, _ = proxy.request("GET", "/openapi.json", headers={"X-Request-ID": f"api-{marker}"})
+
+    # nginx writes the log line just after the response, so give it a moment.
+    deadline = time.monotonic() + 5
+    while f"api-{marker}" not in (log := proxy.access_log.read_text()):
+        assert time.monotonic() < deadline, f"no access log line for /openapi.json:\n{log}"
+        time.sleep(0.05)
+    assert f"probe-{marker}" not in log
+    entry = next(json.loads(line) for line in log.splitlines() if f"api-{marker}" in line)
+    assert entry["path"] == "/openapi.json"
+
+
+def test_body_over_the_limit_is_refused_by_nginx(
+    proxy: Proxy, auth_headers: dict[str, str]
+) -> None:
+    headers = {**auth_headers, "Content-Type": "application/json"}
+    too_large = b" " * (MAX_BODY + 1)
+    response, body = proxy.request("POST", "/api/v1/items", raw=too_large, headers=headers)
+
+    assert response.status == 413
+    assert json.loads(body)["code"] == "payload_too_large"
+    assert response.getheader("X-Request-ID")
+
+
+def test_body_at_the_limit_reaches_the_app(proxy: Proxy, auth_headers: dict[str, str]) -> None:
+    # Exactly 1 MiB: nginx lets it through and the app's MAX_CONTENT_LENGTH accepts its size.
+    title = "x" * (MAX_BODY - len(json.dumps({"title": ""})))
+    raw = json.dumps({"title": title}).encode()
+    assert len(raw) == MAX_BODY
+    headers = {**auth_headers, "Content-Type": "application/json"}
+    response, body = proxy.request("POST", "/api/v1/items", raw=raw, headers=headers)
+
+    assert response.status not in (413, 502, 503), body
+    assert response.getheader("X-Request-ID")
+{%- if cookiecutter.ai_provider != "none" %}
+
+
+def test_stream_arrives_chunk_by_chunk(
+    proxy: Proxy, auth_headers: dict[str, str], slow_upstream: Upstream
+) -> None:
+    chunks = ["one", " two", " three", " four", " five"]
+    delay = 0.25
+    slow_upstream.reset()
+    slow_upstream.queue(Text("".join(chunks), chunks=chunks, chunk_delay=delay))
+    connection = proxy.connection(timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/api/v1/ai/stream",
+            body=json.dumps({"messages": [{"role": "user", "content": "Count to five"}]}),
+            headers={
+                **auth_headers,
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream",
+            },
+        )
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        assert response.getheader("Content-Type", "").startswith("text/event-stream")
+        assert response.getheader("Content-Encoding") is None
+        arrivals: list[float] = []
+        event = ""
+        while line := response.readline():
+            text = line.decode().strip()
+            if text.startswith("event:"):
+                event = text.removeprefix("event:").strip()
+            elif text.startswith("data:") and event == "delta":
+                arrivals.append(time.monotonic())
+            elif text.startswith("data:") and event in ("done", "error"):
+                assert event == "done", text
+                break
+    finally:
+        connection.close()
+
+    assert len(arrivals) == len(chunks)
+    # Buffered, every delta would arrive at once; streamed, they are spread over the delays.
+    assert arrivals[-1] - arrivals[0] >= delay * (len(chunks) - 1) * 0.6
+{%- endif %}
+
+
+def test_api_rate_limit_answers_429_past_the_burst(proxy: Proxy) -> None:
+    # Runs last: it empties this client's bucket (refilled at 10 requests per second).
+    def call(_: int) -> tuple[int, str | None, bytes]:
+        response, body = proxy.request("GET", "/api/v1/items")
+        return response.status, response.getheader("Retry-After"), body
+
+    attempts = BURST * 3
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(call, range(attempts)))
+
+    limited = [result for result in results if result[0] == 429]
+    assert len(limited) >= 1
+    assert attempts - len(limited) >= BURST
+    _, retry_after, body = limited[0]
+    assert json.loads(body)["code"] == "rate_limited"
+    assert retry_after is not None

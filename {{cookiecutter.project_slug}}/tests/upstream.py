@@ -1,0 +1,292 @@
+"""A local stand-in for the AI provider's HTTP API, scripted per test.
+
+It speaks the wire protocols the real SDKs expect: OpenAI chat completions (also under
+Azure's `/openai/deployments/{name}/` paths) and Anthropic messages, each as one JSON body
+or as a server-sent event stream, chosen by the request path and its `stream` flag. Tests
+queue provider-neutral replies (`Text`, `Status`, `Raw`); every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Text:
+    """A model reply. Streamed as one chunk per item of `chunks` (default: word by word)."""
+
+    content: str
+    finish_reason: str = "stop"
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+    chunks: list[str] | None = None
+    chunk_delay: float = 0.0
+    delay: float = 0.0
+    model: str | None = None
+
+    def parts(self) -> list[str]:
+        if self.chunks is not None:
+            return self.chunks
+        words = self.content.split(" ")
+        return [word if i == 0 else " " + word for i, word in enumerate(words)]
+
+
+@dataclass
+class Status:
+    """An HTTP error status with the provider's error body."""
+
+    status: int
+    message: str = "upstream error"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Raw:
+    """Any bytes at all, e.g. malformed JSON."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+
+Reply = Text | Status | Raw
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class Upstream:
+    """The stub server: `queue()` replies, read `requests`; `url` is the provider base URL."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._replies: list[Reply] = []
+        self.requests: list[RecordedRequest] = []
+        self.disconnects = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def root(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Upstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._replies.clear()
+            self.requests.clear()
+            self.disconnects = 0
+
+    def queue(self, *replies: Reply) -> None:
+        with self._lock:
+            self._replies.extend(replies)
+
+    def next_reply(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            if self._replies:
+                return self._replies.pop(0)
+        return Text("Hello from the stub.")
+
+
+def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output clean
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {"_raw": raw.decode("utf-8", "replace")}
+            recorded = RecordedRequest(
+                method="POST",
+                path=self.path,
+                headers={key.lower(): value for key, value in self.headers.items()},
+                body=body,
+            )
+            reply = upstream.next_reply(recorded)
+            time.sleep(reply.delay)
+            anthropic = self.path.split("?")[0].endswith("/messages")
+            try:
+                if isinstance(reply, Status):
+                    self._send_json(reply.status, _error_body(reply, anthropic), reply.headers)
+                elif isinstance(reply, Raw):
+                    self._send_bytes(reply.status, reply.body, reply.content_type, {})
+                elif body.get("stream"):
+                    self._send_stream(reply, body, anthropic)
+                else:
+                    payload = (
+                        _anthropic_message(reply, body)
+                        if anthropic
+                        else _openai_completion(reply, body)
+                    )
+                    self._send_json(200, payload, {})
+            except (BrokenPipeError, ConnectionResetError):
+                with upstream._lock:
+                    upstream.disconnects += 1
+
+        def _send_json(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+            self._send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
+
+        def _send_bytes(
+            self, status: int, data: bytes, content_type: str, headers: dict[str, str]
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send_stream(self, reply: Text, body: dict[str, Any], anthropic: bool) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            events = _anthropic_events(reply, body) if anthropic else _openai_events(reply, body)
+            for index, event in enumerate(events):
+                if index and reply.chunk_delay:
+                    time.sleep(reply.chunk_delay)
+                self.wfile.write(event.encode())
+                self.wfile.flush()
+
+    return Handler
+
+
+def _error_body(reply: Status, anthropic: bool) -> dict[str, Any]:
+    if anthropic:
+        return {"type": "error", "error": {"type": "api_error", "message": reply.message}}
+    return {"error": {"message": reply.message, "type": "server_error", "code": None}}
+
+
+def _model(reply: Text, body: dict[str, Any]) -> str:
+    return reply.model or str(body.get("model") or "stub-model")
+
+
+def _openai_completion(reply: Text, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": _model(reply, body),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content},
+                "finish_reason": reply.finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        },
+    }
+
+
+def _openai_events(reply: Text, body: dict[str, Any]) -> list[str]:
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": _model(reply, body),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    chunks = [chunk({"role": "assistant", "content": ""}, None)]
+    chunks += [chunk({"content": part}, None) for part in reply.parts()]
+    chunks.append(chunk({}, reply.finish_reason))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        final = chunk({}, None)
+        final["choices"] = []
+        final["usage"] = _openai_completion(reply, body)["usage"]
+        chunks.append(final)
+    return [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+
+
+_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens"}
+
+
+def _anthropic_message(reply: Text, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "msg_stub",
+        "type": "message",
+        "role": "assistant",
+        "model": _model(reply, body),
+        "content": [{"type": "text", "text": reply.content}],
+        "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason),
+        "stop_sequence": None,
+        "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+    }
+
+
+def _anthropic_events(reply: Text, body: dict[str, Any]) -> list[str]:
+    message = _anthropic_message(reply, body)
+    start = dict(message, content=[], stop_reason=None)
+    start["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        ("ping", {"type": "ping"}),
+    ]
+    events += [
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": part},
+            },
+        )
+        for part in reply.parts()
+    ]
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": reply.completion_tokens},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return [f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events]

@@ -122,7 +122,10 @@ def demo(session: nox.Session) -> None:
         }
         with session.chdir(project):
             session.run("uv", "venv", "-q", "--python", python, ".venv", external=True)
-            session.run("uv", "pip", "install", "-q", "-e", ".", external=True, env=env)
+            session.run(
+                "uv", "pip", "install", "-q", "--python", ".venv/bin/python", "-e", ".",
+                external=True, env=env,
+            )  # fmt: skip
             flask = [str(project / ".venv" / "bin" / "flask"), "--app", "llm_service"]
             session.run(*flask, "db", "upgrade", external=True, env=env)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,24 @@ def test_secrets_differ_between_bakes(cookies: Any) -> None:
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         assert one[name] != two[name], f"{name} is the same in two bakes"
         assert one[name] not in (first / ".env.example").read_text(encoding="utf-8")
+
+
+LICENSE_MARKERS = {
+    "MIT": "Permission is hereby granted, free of charge",
+    "Apache-2.0": "Apache License",
+    "BSD-3-Clause": "Redistribution and use in source and binary forms",
+}
+
+
+@pytest.mark.parametrize("license_name", choices("license"))
+def test_license(cookies: Any, license_name: str) -> None:
+    root, context = bake(cookies, license=license_name)
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    if license_name == "Proprietary":
+        assert not (root / "LICENSE").exists()
+        assert "license" not in pyproject["project"]
+        return
+    text = (root / "LICENSE").read_text(encoding="utf-8")
+    assert LICENSE_MARKERS[license_name] in text
+    assert context["author_name"] in text
+    assert pyproject["project"]["license"] == license_name

@@ -116,7 +116,8 @@ def clean_env(project: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"} and not key.startswith("PYTEST_")
+        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "UV_PYTHON", "UV_SYSTEM_PYTHON"}
+        and not key.startswith(("PYTEST_", "UV_PROJECT"))
     }
     venv_bin = project / ".venv" / "bin"
     paths = [
@@ -141,6 +142,8 @@ def run_step(args: list[str], project: Path, env: dict[str, str]) -> tuple[bool,
             timeout=STEP_TIMEOUT,
             check=False,
         )
+    except OSError as exc:
+        return False, f"cannot run {args[0]}: {exc}"
     except subprocess.TimeoutExpired as exc:
         output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
         return False, f"{output}\n(timed out after {STEP_TIMEOUT} s)"
@@ -164,7 +167,18 @@ def test_variant(
         # The interpreter running these tests is the oldest supported one (requires-python).
         for args in (
             [uv, "venv", "-q", "--python", sys.executable, ".venv"],
-            [uv, "pip", "install", "-q", "-e", ".", "--group", "dev"],
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                ".venv/bin/python",
+                "-e",
+                ".",
+                "--group",
+                "dev",
+            ],
         ):
             ok, output = run_step(args, project, env)
             if not ok:

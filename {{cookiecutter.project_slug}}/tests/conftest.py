@@ -31,6 +31,12 @@ from {{ cookiecutter.package_name }}.services.auth import create_user
 {%- endif %}
 from {{ cookiecutter.package_name }}.settings import normalize_database_url
 
+{%- if cookiecutter.ai_provider != "none" %}
+
+# The stub AI provider and its fixtures (tests/upstream.py).
+pytest_plugins = ["tests.upstream"]
+{%- endif %}
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
 
@@ -183,9 +189,7 @@ def make_user(app: OpenAPI, client: FlaskClient) -> Callable[[Role], dict[str, s
         email = f"{role}-{uuid4().hex[:10]}@example.com"
         with app.app_context():
             create_user(email, PASSWORD, f"Test {role}", role=role)
-        response = client.post(
-            "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-        )
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert response.status_code == 200, response.json
         return bearer(response.json["data"]["access_token"])  # type: ignore[index]
 

@@ -31,7 +31,8 @@ def test_register_returns_user_and_tokens(client: FlaskClient) -> None:
     data = body["data"]
     assert data["token_type"] == "bearer"
     assert data["expires_in"] > 0
-    assert data["access_token"] and data["refresh_token"]
+    assert data["access_token"]
+    assert data["refresh_token"]
     assert data["user"]["email"] == "new.user@example.com"
     assert data["user"]["role"] == "user"
     assert "password_hash" not in data["user"]

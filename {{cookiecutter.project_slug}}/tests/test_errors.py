@@ -33,7 +33,7 @@ def test_malformed_json_is_400(client: FlaskClient) -> None:
 
 
 def test_wrong_content_type_is_415(client: FlaskClient) -> None:
-    response = client.post(ENDPOINT, data="title=x", content_type="application/x-www-form-urlencoded")
+    response = client.post(ENDPOINT, data="a=b", content_type="application/x-www-form-urlencoded")
     assert_error(response, 415, "unsupported_media_type")
 
 
@@ -102,5 +102,5 @@ def test_production_refuses_weak_secrets(secrets: dict[str, str]) -> None:
 {%- endif %}
         **secrets,
     }
-    with pytest.raises(SystemExit, match="Invalid settings: .*SECRET_KEY"):
+    with pytest.raises(SystemExit, match=r"Invalid settings: .*SECRET_KEY"):
         create_app(config)

@@ -35,7 +35,7 @@ def test_down_and_up_again(database_url: str) -> None:
 
 def test_alembic_command_uses_database_url(tmp_path: Path, project_root: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    result = subprocess.run(  # noqa: S603 - fixed arguments
+    result = subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
         cwd=project_root,
         env={**os.environ, "DATABASE_URL": url},

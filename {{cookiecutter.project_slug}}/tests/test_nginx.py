@@ -2,6 +2,8 @@
 
 A copy of nginx/ is started on loopback ports: only the upstream address and the listen ports
 are replaced, and the temp paths point into a temp directory so that nginx runs without root.
+The copy also ignores the app's X-Accel-Buffering header, so that streaming is shown to come
+from the nginx config itself.
 Needs an `nginx` binary on PATH; without one the module skips (under CI=true it fails).
 """
 
@@ -12,6 +14,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -31,7 +34,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from {{ cookiecutter.package_name }}.migrate import upgrade
 {%- if cookiecutter.ai_provider != "none" %}
 
 from .upstream import Text, Upstream
@@ -73,8 +75,8 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     pytest.fail(f"nothing listens on port {port} after 30 s:\n{log.read_text()[-3000:]}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+def _stop(process: subprocess.Popen[bytes], stop_signal: int = signal.SIGTERM) -> None:
+    process.send_signal(stop_signal)
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -154,6 +156,17 @@ class Proxy:
         finally:
             connection.close()
 
+    def log_entry(self, request_id: str) -> dict[str, Any]:
+        """The access log line of a request (nginx writes it just after the response)."""
+        deadline = time.monotonic() + 5
+        while True:
+            for line in self.access_log.read_text().splitlines():
+                entry: dict[str, Any] = json.loads(line)
+                if entry["request_id"] == request_id:
+                    return entry
+            assert time.monotonic() < deadline, f"no access log line for {request_id}"
+            time.sleep(0.05)
+
 
 # --- servers, started once for the module ---------------------------------------------
 
@@ -163,14 +176,6 @@ def nginx_binary() -> str:
     return _nginx_binary()
 
 
-@pytest.fixture(scope="module")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The test database (TEST_DATABASE_URL) or a SQLite file, migrated to head."""
-    url = os.environ.get("TEST_DATABASE_URL") or (
-        f"sqlite:///{tmp_path_factory.mktemp('nginx-db') / 'app.db'}"
-    )
-    upgrade(url)
-    return url
 {%- if cookiecutter.ai_provider != "none" %}
 
 
@@ -191,13 +196,18 @@ def app_port(
     slow_upstream: Upstream,
 {%- endif %}
 ) -> Iterator[int]:
-    """gunicorn with the project's gunicorn.conf.py, on a loopback port."""
+    """gunicorn with the project's gunicorn.conf.py on a loopback port, on the test database."""
     port = _free_port()
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     env = {
         **os.environ,
         "APP_ENV": "testing",
+        "SECRET_KEY": "nginx-test-secret-key-that-is-long-enough-0123",
+{%- if cookiecutter.use_auth %}
+        "JWT_SECRET_KEY": "nginx-test-jwt-secret-key-that-is-long-enough",
+{%- endif %}
         "DATABASE_URL": database_url,
+        "AUTO_MIGRATE": "false",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",
         "GUNICORN_THREADS": "8",
@@ -216,6 +226,8 @@ def app_port(
 {%- endif %}
     }
     env.pop("REDIS_URL", None)
+    if os.environ.get("TEST_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
             [
@@ -235,7 +247,7 @@ def app_port(
         _wait_for_port(port, process, log)
         yield port
     finally:
-        _stop(process)
+        _stop(process, signal.SIGINT)  # gunicorn's quick shutdown: no draining keepalives
 
 
 @pytest.fixture(scope="module")
@@ -255,11 +267,12 @@ def nginx_prefix(tmp_path_factory: pytest.TempPathFactory, app_port: int) -> Pat
         text = text.replace(shipped, local)
     site.write_text(text)
     # Without root nginx cannot write its built-in temp paths; relative ones land in the prefix.
-    (prefix / "conf.d/00-local-paths.conf").write_text(
+    (prefix / "conf.d/00-local.conf").write_text(
         "".join(
             f"{kind}_temp_path temp/{kind};\n"
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
         )
+        + "proxy_ignore_headers X-Accel-Buffering;\n"
     )
     (prefix / "temp").mkdir()
     _write_certificate(prefix / "certs")
@@ -299,8 +312,8 @@ def proxy(nginx_binary: str, nginx_prefix: Path) -> Iterator[Proxy]:
         _stop(process)
 
 
-@pytest.fixture(scope="module")
-def auth_headers(proxy: Proxy) -> dict[str, str]:
+@pytest.fixture
+def proxy_auth(proxy: Proxy) -> dict[str, str]:
 {%- if cookiecutter.use_auth %}
     """A fresh user's bearer token, obtained through the proxy."""
     response, body = proxy.request(
@@ -335,14 +348,14 @@ def test_nginx_accepts_the_shipped_config(nginx_binary: str, nginx_prefix: Path)
 
 
 def test_json_request_passes_with_security_headers(
-    proxy: Proxy, auth_headers: dict[str, str]
+    proxy: Proxy, proxy_auth: dict[str, str]
 ) -> None:
     request_id = f"nginx-test-{uuid.uuid4().hex}"
     response, body = proxy.request(
         "POST",
         "/api/v1/items",
         {"title": "Through the proxy"},
-        headers={**auth_headers, "X-Request-ID": request_id},
+        headers={**proxy_auth, "X-Request-ID": request_id},
     )
 
     assert response.status == 201, body
@@ -391,45 +404,42 @@ def test_health_probes_stay_out_of_the_access_log(proxy: Proxy) -> None:
     for path in ("/health", "/health/live", "/health/ready"):
         response, _ = proxy.request("GET", path, headers={"X-Request-ID": f"probe-{marker}"})
         assert response.status in (200, 503)
-    response, _ = proxy.request("GET", "/openapi.json", headers={"X-Request-ID": f"api-{marker}"})
+    proxy.request("GET", "/openapi.json", headers={"X-Request-ID": f"api-{marker}"})
 
-    # nginx writes the log line just after the response, so give it a moment.
-    deadline = time.monotonic() + 5
-    while f"api-{marker}" not in (log := proxy.access_log.read_text()):
-        assert time.monotonic() < deadline, f"no access log line for /openapi.json:\n{log}"
-        time.sleep(0.05)
-    assert f"probe-{marker}" not in log
-    entry = next(json.loads(line) for line in log.splitlines() if f"api-{marker}" in line)
-    assert entry["path"] == "/openapi.json"
+    assert proxy.log_entry(f"api-{marker}")["path"] == "/openapi.json"
+    assert f"probe-{marker}" not in proxy.access_log.read_text()
 
 
-def test_body_over_the_limit_is_refused_by_nginx(
-    proxy: Proxy, auth_headers: dict[str, str]
-) -> None:
-    headers = {**auth_headers, "Content-Type": "application/json"}
+def test_body_over_the_limit_is_refused_by_nginx(proxy: Proxy, proxy_auth: dict[str, str]) -> None:
+    request_id = f"too-large-{uuid.uuid4().hex}"
+    headers = {**proxy_auth, "Content-Type": "application/json", "X-Request-ID": request_id}
     too_large = b" " * (MAX_BODY + 1)
     response, body = proxy.request("POST", "/api/v1/items", raw=too_large, headers=headers)
 
     assert response.status == 413
     assert json.loads(body)["code"] == "payload_too_large"
-    assert response.getheader("X-Request-ID")
+    assert response.getheader("X-Request-ID") == request_id
+    # nginx answered itself: the request never reached the app.
+    assert proxy.log_entry(request_id)["upstream_time"] in ("", "-")
 
 
-def test_body_at_the_limit_reaches_the_app(proxy: Proxy, auth_headers: dict[str, str]) -> None:
+def test_body_at_the_limit_reaches_the_app(proxy: Proxy, proxy_auth: dict[str, str]) -> None:
     # Exactly 1 MiB: nginx lets it through and the app's MAX_CONTENT_LENGTH accepts its size.
     title = "x" * (MAX_BODY - len(json.dumps({"title": ""})))
     raw = json.dumps({"title": title}).encode()
     assert len(raw) == MAX_BODY
-    headers = {**auth_headers, "Content-Type": "application/json"}
+    request_id = f"at-limit-{uuid.uuid4().hex}"
+    headers = {**proxy_auth, "Content-Type": "application/json", "X-Request-ID": request_id}
     response, body = proxy.request("POST", "/api/v1/items", raw=raw, headers=headers)
 
     assert response.status not in (413, 502, 503), body
-    assert response.getheader("X-Request-ID")
+    assert response.getheader("X-Request-ID") == request_id
+    assert proxy.log_entry(request_id)["upstream_time"] not in ("", "-")
 {%- if cookiecutter.ai_provider != "none" %}
 
 
 def test_stream_arrives_chunk_by_chunk(
-    proxy: Proxy, auth_headers: dict[str, str], slow_upstream: Upstream
+    proxy: Proxy, proxy_auth: dict[str, str], slow_upstream: Upstream
 ) -> None:
     chunks = ["one", " two", " three", " four", " five"]
     delay = 0.25
@@ -442,7 +452,7 @@ def test_stream_arrives_chunk_by_chunk(
             "/api/v1/ai/stream",
             body=json.dumps({"messages": [{"role": "user", "content": "Count to five"}]}),
             headers={
-                **auth_headers,
+                **proxy_auth,
                 "Content-Type": "application/json",
                 "Accept": "text/event-stream",
             },

@@ -20,9 +20,7 @@ def test_document_lists_every_route(app: OpenAPI, client: FlaskClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert spec["info"]["title"]
 
-    documented = {
-        (path, method.upper()) for path, item in spec["paths"].items() for method in item
-    }
+    documented = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
     routes = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()

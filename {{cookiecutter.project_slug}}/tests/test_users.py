@@ -28,9 +28,7 @@ def test_me_and_profile_update(client: FlaskClient, auth_headers: dict[str, str]
     assert sneaky.status_code == 422
 
 
-def test_change_password(
-    client: FlaskClient, register: Callable[..., dict[str, Any]]
-) -> None:
+def test_change_password(client: FlaskClient, register: Callable[..., dict[str, Any]]) -> None:
     headers = bearer(register("pw@example.com")["access_token"])
     wrong = client.put(
         f"{ME}/password",

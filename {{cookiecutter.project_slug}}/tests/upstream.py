@@ -1,9 +1,10 @@
-"""A local stand-in for the AI provider's HTTP API, scripted per test.
+"""A local stand-in for the AI provider's HTTP API, scripted per test, and its fixtures.
 
 It speaks the wire protocols the real SDKs expect: OpenAI chat completions (also under
 Azure's `/openai/deployments/{name}/` paths) and Anthropic messages, each as one JSON body
 or as a server-sent event stream, chosen by the request path and its `stream` flag. Tests
 queue provider-neutral replies (`Text`, `Status`, `Raw`); every request is recorded.
+The server starts once per session; `upstream` hands each test an empty queue.
 """
 
 from __future__ import annotations
@@ -11,9 +12,28 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from flask_openapi3 import OpenAPI
+
+PROVIDER = "{{ cookiecutter.ai_provider }}"
+MODEL = "test-model"
+API_KEY = "test-key"
+
+# Small timeouts and backoff keep failure tests fast; a test changes them with make_ai_app().
+AI_TEST_SETTINGS: dict[str, Any] = {
+    "ai_model": MODEL,
+    "ai_timeout": 2.0,
+    "ai_max_retries": 2,
+    "ai_retry_backoff": 0.01,
+    "ai_token_budget_daily": 100_000,
+    "rate_limit_ai": "10000 per minute",
+}
 
 
 @dataclass
@@ -290,3 +310,96 @@ def _anthropic_events(reply: Text, body: dict[str, Any]) -> list[str]:
         ("message_stop", {"type": "message_stop"}),
     ]
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events]
+
+
+# -- what the provider saw -----------------------------------------------------------------------
+
+
+def sent_messages(request: RecordedRequest) -> list[dict[str, str]]:
+    """The conversation a request carried, as [{role, content}] with any system prompt first."""
+    messages = [{"role": m["role"], "content": m["content"]} for m in request.body["messages"]]
+    system = request.body.get("system")
+    if system:  # Anthropic takes the system prompt as a parameter
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+def expected_path() -> str:
+    """Where the SDK of this service's provider sends a chat request."""
+{%- if cookiecutter.ai_provider == "anthropic" %}
+    return "/v1/messages"
+{%- elif cookiecutter.ai_provider == "azure_openai" %}
+    return f"/openai/deployments/{MODEL}/chat/completions"
+{%- else %}
+    return "/v1/chat/completions"
+{%- endif %}
+
+
+def provider_settings(upstream: Upstream) -> dict[str, Any]:
+    """Settings that point this service's provider at the stub."""
+{%- if cookiecutter.ai_provider in ["openai", "ollama"] %}
+    return {"ai_api_key": API_KEY, "ai_base_url": f"{upstream.root}/v1"}
+{%- else %}
+    return {"ai_api_key": API_KEY, "ai_base_url": upstream.root}
+{%- endif %}
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def upstream_server() -> Iterator[Upstream]:
+    server = Upstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server: Upstream) -> Upstream:
+    """The stub provider with an empty queue and no recorded requests."""
+    upstream_server.reset()
+    return upstream_server
+
+
+@pytest.fixture
+def make_ai_app(make_app: Callable[..., OpenAPI], upstream: Upstream) -> Callable[..., OpenAPI]:
+    """make_ai_app(**overrides) -> an app whose provider is the stub."""
+
+    def factory(**overrides: Any) -> OpenAPI:
+        return make_app(**{**AI_TEST_SETTINGS, **provider_settings(upstream), **overrides})
+
+    return factory
+
+
+@pytest.fixture
+def ai_app(make_ai_app: Callable[..., OpenAPI]) -> OpenAPI:
+    return make_ai_app()
+
+
+@pytest.fixture
+def ai_client(ai_app: OpenAPI) -> FlaskClient:
+    return ai_app.test_client()
+{%- if cookiecutter.use_auth %}
+
+
+@pytest.fixture
+def ai_headers(auth_headers: dict[str, str]) -> dict[str, str]:
+    """A signed-in user's headers: AI usage is counted per user."""
+    return auth_headers
+{%- else %}
+
+
+@pytest.fixture
+def ai_headers() -> dict[str, str]:
+    """No sign-in: AI usage is counted per client address."""
+    return {}
+{%- endif %}
+
+
+def parse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """Server-sent events as (event, data) pairs."""
+    events = []
+    for block in body.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((fields["event"], json.loads(fields["data"])))
+    return events

@@ -14,10 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .api import register_api
 from .cli import register_cli
 from .errors import register_error_handlers, validation_error_callback
-from .extensions import cors, db, limiter, redis_store
-{%- if cookiecutter.use_auth %}
-from .extensions import jwt
-{%- endif %}
+from .extensions import cors, db{% if cookiecutter.use_auth %}, jwt{% endif %}, limiter, redis_store
 from .migrate import upgrade
 from .observability import configure_logging, init_observability
 {%- if cookiecutter.use_auth %}
@@ -26,12 +23,16 @@ from .services.auth import configure_jwt
 from .settings import APP_VERSION, Settings
 
 __version__ = APP_VERSION
-
-SECURITY_SCHEMES: dict[str, Any] = {
 {%- if cookiecutter.use_auth %}
+
+# Protected routes take `Authorization: Bearer <access token>`.
+SECURITY_SCHEMES: dict[str, Any] = {
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-{%- endif %}
 }
+{%- else %}
+
+SECURITY_SCHEMES: dict[str, Any] = {}
+{%- endif %}
 
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
@@ -63,6 +64,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
 {%- endif %}
     )
     app.extensions["settings"] = settings
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # envelopes read success-first
 {%- if cookiecutter.use_nginx %}
     # Behind the bundled nginx: trust exactly one proxy hop for client address and scheme.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]

@@ -169,7 +169,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
-        if exc.response is not None and exc.response.is_json:
+        if isinstance(exc.response, Response) and exc.response.is_json:
             return exc.response  # already an envelope (validation errors abort with one)
         return _from_http_exception(exc)
 

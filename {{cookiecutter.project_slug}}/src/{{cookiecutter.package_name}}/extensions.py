@@ -99,6 +99,18 @@ class RedisClient:
         return client
 
 
+class AppLimiter(Limiter):
+    """flask-limiter's Limiter; each app it is bound to starts with its storage marked healthy.
+
+    The limiter object is module-level, so a second app in the same process (tests, the CLI)
+    would otherwise inherit a "storage is down" flag from the previous one.
+    """
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        self._storage_dead = False
+
+
 def get_settings() -> Settings:
     settings: Settings = current_app.extensions["settings"]
     return settings
@@ -106,7 +118,7 @@ def get_settings() -> Settings:
 
 db = Database()
 redis_store = RedisClient()
-limiter = Limiter(key_func=get_remote_address)
+limiter = AppLimiter(key_func=get_remote_address)
 cors = CORS()
 {%- if cookiecutter.use_auth %}
 jwt = JWTManager()

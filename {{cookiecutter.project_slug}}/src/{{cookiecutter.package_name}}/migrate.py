@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -25,7 +26,7 @@ def migrations_dir() -> Path:
 
 def alembic_config(database_url: str) -> Config:
     """An Alembic config for this database; migrations/env.py reads the URL from it."""
-    config = Config()
+    config = Config(stdout=sys.stdout)  # the stream of now (click redirects it in tests)
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["database_url"] = database_url
     return config

@@ -42,9 +42,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update(
-            {k: v for k, v in record.__dict__.items() if k not in _STANDARD_RECORD_KEYS}
-        )
+        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_RECORD_KEYS})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -72,6 +70,8 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
+    # Alembic narrates every step at INFO; `flask db` prints its own one-line summary.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 access_log = logging.getLogger("access")

@@ -25,20 +25,33 @@ from celery.signals import setup_logging, worker_ready, worker_shutdown
 from flask import Flask, current_app, has_app_context
 from prometheus_client.core import REGISTRY, CounterMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import OperationalError
 
-from .errors import APIError{% if cookiecutter.use_auth %}, NotFound{% endif %}
-from .observability import configure_logging
-from .services import reports
-from .settings import Settings
+from .errors import APIError, {% if cookiecutter.use_auth %}NotFound, {% endif %}ServiceUnavailable
 {%- if cookiecutter.use_auth %}
 from .extensions import db
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+from .models.ai import CompletionRequest
+{%- endif %}
+{%- if cookiecutter.use_auth %}
 from .models.user import User
 {%- endif %}
+from .observability import configure_logging
+{%- if cookiecutter.ai_provider != "none" %}
+from .services import ai, reports
+{%- else %}
+from .services import reports
+{%- endif %}
+from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 ITEMS_REPORT = f"{PACKAGE}.items_report"
+{%- if cookiecutter.ai_provider != "none" %}
+AI_COMPLETION = f"{PACKAGE}.ai_completion"
+{%- endif %}
 
 JobEvent = Literal["queued", "started", "retried", "succeeded", "failed"]
 JOB_EVENTS: tuple[JobEvent, ...] = ("queued", "started", "retried", "succeeded", "failed")
@@ -222,8 +235,8 @@ class JobTask(Task):  # type: ignore[misc]  # Celery ships no type hints
         with flask_app.app_context():
             self.app.jobs.count(self.name, "started")
             try:
-                return self.run(*args, **kwargs)
-            except Exception as exc:
+                return self._run(*args, **kwargs)
+            except APIError as exc:
                 if not is_transient(exc):
                     raise
                 settings = self.app.service_settings
@@ -232,6 +245,12 @@ class JobTask(Task):  # type: ignore[misc]  # Celery ships no type hints
                     countdown=backoff(self.request.retries, exc, settings),
                     max_retries=settings.celery_max_retries,
                 ) from exc
+
+    def _run(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.run(*args, **kwargs)
+        except OperationalError as exc:  # the database is down or restarting
+            raise ServiceUnavailable("The database is unavailable.") from exc
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
         self.app.jobs.count(self.name, "succeeded")
@@ -244,25 +263,23 @@ class JobTask(Task):  # type: ignore[misc]  # Celery ships no type hints
         self.app.jobs.count(self.name, "failed")
 
 
-def is_transient(exc: Exception) -> bool:
-    """A failure that another attempt may not meet: the provider busy, down or too slow."""
-    return isinstance(exc, APIError) and exc.status in (502, 503, 504) and _retryable(exc)
+def is_transient(exc: APIError) -> bool:
+    """A failure that another attempt may not meet: the database or the provider busy or down.
 
-
-def _retryable(exc: APIError) -> bool:
-    # A 502 is transient only when the upstream itself failed (5xx), not for a reply we could
-    # not use (bad JSON, a structured reply that never validated): asking again won't fix it.
-    return exc.status != 502 or bool((exc.details or {}).get("retryable", False))
+    A 502 is transient only when the upstream itself failed (5xx), not for a reply that could
+    not be used (bad JSON, a structured reply that never validated): asking again won't help.
+    """
+    if exc.status == 502:
+        return bool(getattr(exc.__cause__, "retryable", False))
+    return exc.status in (503, 504)
 
 
 def backoff(retries: int, exc: Exception, settings: Settings) -> float:
     """Seconds before the next attempt: exponential with jitter, at least any Retry-After."""
-    wait = settings.celery_retry_backoff * 2**retries * random.uniform(0.5, 1.0)  # noqa: S311
-    if isinstance(exc, APIError):
-        try:
-            wait = max(wait, float(exc.headers.get("Retry-After", 0)))
-        except ValueError:
-            pass
+    wait = settings.celery_retry_backoff * 2.0**retries * random.uniform(0.5, 1.0)  # noqa: S311
+    retry_after = exc.headers.get("Retry-After", "") if isinstance(exc, APIError) else ""
+    if retry_after.isdigit():
+        wait = max(wait, float(retry_after))
     return min(wait, settings.celery_retry_backoff_max)
 
 
@@ -312,6 +329,30 @@ def items_report(task: JobTask{% if cookiecutter.use_auth %}, user_id: int{% end
 {%- else %}
     return reports.items_report().model_dump(mode="json")
 {%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+
+
+@job(AI_COMPLETION)
+def ai_completion(task: JobTask, body: str, owner: str) -> dict[str, Any]:
+    """One completion, as `POST /ai/complete` answers it, plus the warnings of its envelope.
+
+    Never counted twice: a redelivered job that had finished returns its first result, and
+    usage is recorded once per attempt (keyed by task id and attempt number).
+    """
+    task_id = task.request.id
+    finished = task.app.jobs.result(task_id)
+    if finished is not None:
+        return finished
+    result = ai.complete(
+        CompletionRequest.model_validate_json(body),
+        owner,
+        request_id=f"{task_id}:{task.request.retries}",
+    )
+    data = result.data.model_dump(mode="json")
+    data["warnings"] = [warning.model_dump() for warning in result.warnings]
+    task.app.jobs.put_result(task_id, data)
+    return data
+{%- endif %}
 
 
 # --- the worker process ----------------------------------------------------------------------
@@ -328,7 +369,6 @@ def _worker_settings() -> Settings:
 celery_app = FlaskCelery(_worker_settings)
 
 
-@setup_logging.connect
 def _worker_logging(**_: Any) -> None:
     # The worker logs like the web app (LOG_FORMAT, LOG_LEVEL) instead of Celery's own format.
     configure_logging(celery_app.service_settings)
@@ -337,7 +377,6 @@ def _worker_logging(**_: Any) -> None:
 _heartbeat_stop = threading.Event()
 
 
-@worker_ready.connect
 def _start_heartbeat(sender: Any, **_: Any) -> None:
     """Tell `/health` that a worker is up, every HEARTBEAT_INTERVAL seconds."""
     store: JobStore = sender.app.jobs
@@ -356,9 +395,30 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
-@worker_shutdown.connect
 def _stop_heartbeat(**_: Any) -> None:
     _heartbeat_stop.set()
+
+
+setup_logging.connect(_worker_logging)
+worker_ready.connect(_start_heartbeat)
+worker_shutdown.connect(_stop_heartbeat)
+
+
+def worker_health() -> tuple[Literal["ok", "error", "disabled"], str]:
+    """For `/health`: has a worker of the current app reported in within HEARTBEAT_MAX_AGE?"""
+    celery: FlaskCelery = current_app.extensions["celery"]
+    if celery.service_settings.broker_url is None:
+        return "disabled", "no broker: jobs run inside the web process (eager mode)"
+    try:
+        heartbeat = celery.jobs.heartbeat()
+    except redis.RedisError as exc:
+        return "error", type(exc).__name__
+    if heartbeat is None:
+        return "error", "no worker has reported in"
+    age = time.time() - float(heartbeat["at"])
+    if age > HEARTBEAT_MAX_AGE:
+        return "error", f"the last worker heartbeat is {age:.0f} s old"
+    return "ok", f"{heartbeat['hostname']} reported {age:.0f} s ago"
 
 
 # --- metrics ---------------------------------------------------------------------------------

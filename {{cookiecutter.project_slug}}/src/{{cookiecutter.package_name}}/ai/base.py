@@ -35,7 +35,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One call to a model. `json_output` asks for a JSON reply where the provider can enforce it."""
+    """One call to a model; `json_output` asks for JSON where the provider can enforce it."""
 
     messages: tuple[Message, ...]
     model: str

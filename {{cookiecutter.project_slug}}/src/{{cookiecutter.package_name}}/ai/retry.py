@@ -29,7 +29,7 @@ class RetryPolicy:
         if error.retry_after is not None:
             return error.retry_after
         # Full jitter keeps many clients from retrying in lockstep.
-        return self.backoff * (2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
+        return self.backoff * (2.0**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
 
 
 def call_with_retries(

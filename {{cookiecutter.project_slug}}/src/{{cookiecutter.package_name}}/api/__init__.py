@@ -8,7 +8,7 @@ from flask import Response, jsonify, render_template_string, request
 from flask_openapi3 import OpenAPI
 from flask_openapi3_swagger.templates import swagger_html_string
 
-from ..errors import BadRequest, UnsupportedMediaType
+from ..errors import BadRequest, RequestValidationFailed, UnsupportedMediaType
 {%- if cookiecutter.ai_provider != "none" %}
 from .ai import ai_bp
 {%- endif %}
@@ -29,23 +29,66 @@ from .users import users_bp
 
 API_PREFIX = "/api/v1"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Deeper bodies are refused: Python's parser and pydantic's serializer both give out past a few
+# hundred levels, and a stored value too deep to serialize would break every later read of it.
+MAX_JSON_DEPTH = 64
 
 
 def check_json_body() -> None:
-    """Reject a body that is not JSON (415) or not well-formed JSON (400) before validation.
+    """Reject, before validation: a body that is not JSON (415), not well-formed JSON or nested
+    deeper than MAX_JSON_DEPTH (400), and NUL characters in the query or body (422), which
+    PostgreSQL cannot store and would otherwise fail deep inside a query.
 
     An empty body passes: endpoints without input accept it, the others answer 422.
     """
-    if request.method not in _BODY_METHODS or not request.path.startswith(API_PREFIX):
+    if not request.path.startswith(API_PREFIX):
+        return
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise nul_error([name])
+    if request.method not in _BODY_METHODS:
         return
     if not request.content_length and not request.get_data(cache=True):
         return
     if not request.is_json:
         raise UnsupportedMediaType()
     try:
-        json.loads(request.get_data(cache=True))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(details={"error": str(exc)}) from exc
+        body = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BadRequest(details={"error": str(exc)[:200]}) from exc
+    depth, nul_at = scan_json(body)
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequest(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.")
+    if nul_at is not None:
+        raise nul_error(nul_at)
+
+
+def scan_json(value: object) -> tuple[int, list[str | int] | None]:
+    """(how deeply arrays and objects nest, where the first NUL character is, or None).
+
+    Iterative, so that no body is too deep to scan.
+    """
+    deepest, nul_at = 0, None
+    stack: list[tuple[object, list[str | int]]] = [(value, [])]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, len(loc) + 1)
+            for key, child in node.items():
+                if nul_at is None and "\x00" in key:
+                    nul_at = [*loc, key]
+                stack.append((child, [*loc, key]))
+        elif isinstance(node, list):
+            deepest = max(deepest, len(loc) + 1)
+            stack.extend((child, [*loc, index]) for index, child in enumerate(node))
+        elif isinstance(node, str) and nul_at is None and "\x00" in node:
+            nul_at = loc
+    return deepest, nul_at
+
+
+def nul_error(loc: list[str | int]) -> RequestValidationFailed:
+    error = {"loc": loc, "msg": "NUL characters are not allowed", "type": "string_nul"}
+    return RequestValidationFailed(details={"errors": [error]})
 
 
 def register_docs(app: OpenAPI) -> None:
@@ -59,7 +102,12 @@ def register_docs(app: OpenAPI) -> None:
     page = swagger_html_string.replace("<head>", '<head>\n    <base href="/docs/">', 1)
 
     def swagger_ui() -> str:
-        return render_template_string(page, doc_url="/openapi.json")
+        return render_template_string(
+            page,
+            doc_url="/openapi.json",
+            swagger_config=app.config.get("SWAGGER_CONFIG"),
+            oauth_config=app.config.get("OAUTH_CONFIG"),
+        )
 
     app.add_url_rule("/openapi.json", "openapi_json", openapi_json)
     app.add_url_rule("/docs", "swagger_ui", swagger_ui)
@@ -69,7 +117,7 @@ def register_api(app: OpenAPI) -> None:
     app.before_request(check_json_body)
     register_docs(app)
     app.register_api(health_bp)
-    for blueprint in (
+    for blueprint in [
 {%- if cookiecutter.use_auth %}
         auth_bp,
         users_bp,
@@ -82,5 +130,5 @@ def register_api(app: OpenAPI) -> None:
 {%- if cookiecutter.use_celery %}
         tasks_bp,
 {%- endif %}
-    ):
+    ]:
         app.register_api(blueprint)

@@ -11,6 +11,7 @@ There is no sign-in: usage, budgets, rate limits and conversations belong to the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Response, stream_with_context
 {%- if not cookiecutter.use_auth %}
@@ -52,7 +53,7 @@ ai_bp = APIBlueprint(
 {%- endif %}
 )
 
-AI_ERRORS = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope}
+AI_ERRORS: dict[str | int, Any] = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope}
 SSE_DOC = {
     "description": "Server-sent events: `delta` {content} ..., then `done` {finish_reason, "
     "usage} or `error` {code, message}.",
@@ -157,4 +158,3 @@ def send_message(path: ConversationPath, body: MessageCreate) -> Response:
         return event_stream(conversations.stream_message(path.conversation_id, body, key))
     reply, warnings = conversations.send_message(path.conversation_id, body, key)
     return envelope(reply, warnings=warnings)
-

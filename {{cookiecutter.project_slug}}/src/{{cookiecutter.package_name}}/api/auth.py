@@ -18,7 +18,7 @@ auth_bp = APIBlueprint(
     abp_responses={422: ErrorEnvelope, 429: ErrorEnvelope},
 )
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _auth_rate_limit() -> str:

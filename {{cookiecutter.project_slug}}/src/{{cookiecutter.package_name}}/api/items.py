@@ -7,10 +7,10 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from ..models.item import ItemCreate, ItemOut, ItemPage, ItemPath, ItemQuery, ItemStats, ItemUpdate
 from ..responses import Envelope, ErrorEnvelope, envelope
+from ..services import items as service
 {%- if cookiecutter.use_auth %}
 from ..services.auth import current_user, current_writer
 {%- endif %}
-from ..services import items as service
 
 items_bp = APIBlueprint(
     "items",

@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from ..models.ai import RecipeOut, RecipeRequest
 from ..responses import Envelope, ErrorEnvelope, envelope
 from ..services import ai as service
-from .ai import caller
+from .ai import AI_ERRORS, caller
 
 recipes_bp = APIBlueprint(
     "recipes",
@@ -24,11 +24,8 @@ recipes_bp = APIBlueprint(
 )
 
 
-@recipes_bp.post(
-    "/generate",
-    responses={200: Envelope[RecipeOut], 502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope},
-)
+@recipes_bp.post("/generate", responses={200: Envelope[RecipeOut], **AI_ERRORS})
 def generate(body: RecipeRequest) -> Response:
-    """A recipe from the given ingredients; the model's reply is validated and re-asked on failure."""
+    """A recipe from the ingredients; the model's reply is validated, and re-asked on failure."""
     recipe, warnings = service.generate_recipe(body, caller())
     return envelope(recipe, warnings=warnings)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Flask, Response
 from flask.blueprints import BlueprintSetupState
 from flask_openapi3 import APIBlueprint, Tag
 
+{%- if cookiecutter.ai_provider != "none" %}
+from ..models.ai import CompletionRequest
+{%- endif %}
 from ..models.task import TaskAccepted, TaskPath, TaskStatus
 from ..responses import Envelope, ErrorEnvelope, envelope
+from ..services import tasks as service
 {%- if cookiecutter.use_auth %}
 from ..services.auth import current_user
 {%- endif %}
-from ..services import tasks as service
 from ..tasks import init_celery
+{%- if cookiecutter.ai_provider != "none" %}
+from .ai import caller
+{%- endif %}
 
 tasks_bp = APIBlueprint(
     "tasks",
@@ -29,6 +35,7 @@ tasks_bp = APIBlueprint(
 
 
 def _init_celery(state: BlueprintSetupState) -> None:
+    assert isinstance(state.app, Flask)
     init_celery(state.app)
 
 
@@ -46,4 +53,14 @@ def queue_items_report() -> Response:
 @tasks_bp.get("/tasks/<task_id>", responses={200: Envelope[TaskStatus], 404: ErrorEnvelope})
 def task_status(path: TaskPath) -> Response:
     """A job's status, and its result or error once finished{% if cookiecutter.use_auth %} (only your own jobs){% endif %}."""
-    return envelope(service.task_status(path.task_id{% if cookiecutter.use_auth %}, current_user(){% endif %}))
+    status, warnings = service.task_status(path.task_id{% if cookiecutter.use_auth %}, current_user(){% endif %})
+    return envelope(status, warnings=warnings)
+{%- if cookiecutter.ai_provider != "none" %}
+
+
+@tasks_bp.post("/ai/jobs", tags=[Tag(name="ai")], responses={202: Envelope[TaskAccepted]})
+def queue_ai_job(body: CompletionRequest) -> Response:
+    """Queue a completion (the body of `/ai/complete`); its reply is the job's result."""
+    accepted = service.queue_ai_completion(body, caller(){% if cookiecutter.use_auth %}, current_user(){% endif %})
+    return envelope(accepted, message="Job queued.", status=202)
+{%- endif %}

@@ -5,8 +5,15 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from ..models.user import PasswordChange, ProfileUpdate, UserAdminUpdate, UserOut, UserPage
-from ..models.user import UserPath, UserQuery
+from ..models.user import (
+    PasswordChange,
+    ProfileUpdate,
+    UserAdminUpdate,
+    UserOut,
+    UserPage,
+    UserPath,
+    UserQuery,
+)
 from ..responses import Envelope, ErrorEnvelope, envelope
 from ..services import auth as service
 
@@ -47,7 +54,10 @@ def list_users(query: UserQuery) -> Response:
     return envelope(service.list_users(query))
 
 
-@users_bp.patch("/<int:user_id>", responses={200: Envelope[UserOut], 404: ErrorEnvelope, 409: ErrorEnvelope})
+@users_bp.patch(
+    "/<int:user_id>",
+    responses={200: Envelope[UserOut], 404: ErrorEnvelope, 409: ErrorEnvelope},
+)
 def update_user(path: UserPath, body: UserAdminUpdate) -> Response:
     """Change a user's role or active flag (admin only; not your own)."""
     user = service.admin_update_user(service.current_admin(), path.user_id, body)

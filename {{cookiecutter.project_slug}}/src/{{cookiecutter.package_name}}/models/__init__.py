@@ -4,8 +4,7 @@ Importing this package registers every table on `SQLModel.metadata` (Alembic rea
 """
 
 from sqlmodel import SQLModel
-
-{%- if cookiecutter.ai_provider != "none" %}
+{% if cookiecutter.ai_provider != "none" %}
 from .ai import AIDailyUsage, AIUsage, Conversation, ConversationMessage
 {%- endif %}
 from .item import Item

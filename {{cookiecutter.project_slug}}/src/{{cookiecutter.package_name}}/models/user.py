@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
-from .item import StrictBody, utcnow
+from .item import StrictBody, UTCDateTime, utcnow
 
 Role = Literal["admin", "user", "readonly"]
 ROLES: tuple[Role, ...] = ("admin", "user", "readonly")
@@ -81,14 +81,14 @@ class UserOut(BaseModel):
     full_name: str
     role: Role
     is_active: bool
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class TokenPair(BaseModel):
     user: UserOut
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
 
 

@@ -500,3 +500,31 @@ def confidence(body: RecipeRequest, recipe: Recipe, result: CompletionResult) ->
     if result.data.finish_reason == "length":
         score -= 0.25
     return round(min(1.0, max(0.0, score)), 2)
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    provider: str
+    model: str
+    reply: str
+    latency_ms: float
+
+
+def check_connection() -> ConnectionCheck:
+    """One small real call to the configured provider (not counted against any budget)."""
+    provider = get_provider()
+    request = chat_request([Message("user", "Reply with the word: pong")], max_tokens=5)
+    started = time.perf_counter()
+    try:
+        response, _ = call_with_retries(lambda: provider.complete(request), retry_policy())
+    except ProviderError as exc:
+        raise to_api_error(exc) from exc
+    return ConnectionCheck(
+        provider=provider.name,
+        model=response.model or request.model,
+        reply=response.content.strip()[:80],
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+    )

@@ -115,7 +115,7 @@ def settle(reservation: Reservation, record: UsageRecord) -> int:
         duplicate = (
             record.request_id is not None
             and connection.execute(
-                select(AIUsage.id).where(col(AIUsage.request_id) == record.request_id)
+                select(col(AIUsage.id)).where(col(AIUsage.request_id) == record.request_id)
             ).first()
         )
         if duplicate:
@@ -150,7 +150,7 @@ def settle(reservation: Reservation, record: UsageRecord) -> int:
             )
         )
         today: int = connection.execute(
-            select(AIDailyUsage.tokens).where(
+            select(col(AIDailyUsage.tokens)).where(
                 col(AIDailyUsage.owner) == reservation.owner,
                 col(AIDailyUsage.day) == reservation.day,
             )
@@ -167,12 +167,12 @@ def usage_summary(owner: str) -> UsageSummary:
     budget = get_settings().ai_token_budget_daily
     with db.engine.connect() as connection:
         requests, tokens = connection.execute(
-            select(func.count(), func.coalesce(func.sum(AIUsage.total_tokens), 0)).where(
+            select(func.count(), func.coalesce(func.sum(col(AIUsage.total_tokens)), 0)).where(
                 col(AIUsage.owner) == owner
             )
         ).one()
         today = connection.execute(
-            select(AIDailyUsage.tokens).where(
+            select(col(AIDailyUsage.tokens)).where(
                 col(AIDailyUsage.owner) == owner, col(AIDailyUsage.day) == utc_today()
             )
         ).scalar_one_or_none()
@@ -191,15 +191,15 @@ def usage_stats() -> dict[str, Any]:
     with db.engine.connect() as connection:
         rows = connection.execute(
             select(
-                AIUsage.provider,
-                AIUsage.model,
-                AIUsage.status,
+                col(AIUsage.provider),
+                col(AIUsage.model),
+                col(AIUsage.status),
                 func.count(),
-                func.coalesce(func.sum(AIUsage.total_tokens), 0),
-                func.coalesce(func.avg(AIUsage.latency_ms), 0),
+                func.coalesce(func.sum(col(AIUsage.total_tokens)), 0),
+                func.coalesce(func.avg(col(AIUsage.latency_ms)), 0),
             ).group_by(col(AIUsage.provider), col(AIUsage.model), col(AIUsage.status))
         ).all()
-        owners = connection.execute(select(func.count(func.distinct(AIUsage.owner)))).scalar_one()
+        owners = connection.execute(select(func.count(func.distinct(col(AIUsage.owner))))).scalar_one()
     return {
         "owners": owners,
         "rows": [

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 import redis
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Response
 from flask_jwt_extended import (
@@ -52,19 +52,25 @@ from ..models.user import (
 
 REVOKED_KEY_PREFIX = "auth:revoked:"
 
-_hasher = PasswordHasher()
+_HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+# Test suites hash hundreds of passwords: only APP_ENV=testing uses the cheapest parameters.
+_TEST_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 
 # --- passwords -------------------------------------------------------------------------------
 
 
+def _hasher() -> PasswordHasher:
+    return _TEST_HASHER if get_settings().app_env == "testing" else _HASHER
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -72,7 +78,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 @cache
 def _dummy_hash() -> str:
     # Checked against when the email is unknown, so that both failures take as long.
-    return _hasher.hash("unknown-user-placeholder")
+    return _HASHER.hash("unknown-user-placeholder")
 
 
 def normalize_email(email: str) -> str:
@@ -120,7 +126,7 @@ def login(data: LoginRequest) -> TokenPair:
         raise InvalidCredentials()
     if not user.is_active:
         raise Forbidden("This account is disabled.")
-    if _hasher.check_needs_rehash(user.password_hash):
+    if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(data.password)
         db.session.add(user)
         db.session.commit()
@@ -309,7 +315,7 @@ def configure_jwt(manager: JWTManager) -> None:
 
     @manager.user_lookup_error_loader
     def _unknown_user(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:
-        return error_response(Unauthorized("The user of this token no longer exists or is disabled."))
+        return error_response(Unauthorized("The user of this token is unknown or disabled."))
 
     @manager.token_verification_failed_loader
     def _claims_rejected(_header: dict[str, Any], _payload: dict[str, Any]) -> Response:

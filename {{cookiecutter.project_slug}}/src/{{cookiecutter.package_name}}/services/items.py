@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from ..errors import NotFound
 from ..extensions import db
-from ..models.item import ITEM_STATUSES, Item, ItemCreate, ItemPage, ItemQuery, ItemStats, ItemUpdate
-from ..models.item import ItemOut, utcnow
+from ..models.item import (
+    ITEM_STATUSES,
+    Item,
+    ItemCreate,
+    ItemOut,
+    ItemPage,
+    ItemQuery,
+    ItemStats,
+    ItemUpdate,
+    utcnow,
+)
 {%- if cookiecutter.use_auth %}
 from ..models.user import User
 {%- endif %}
@@ -20,23 +26,25 @@ from ..models.user import User
 {%- if cookiecutter.use_auth %}
 
 
-def _visible(statement: SelectOfScalar[Any], user: User) -> SelectOfScalar[Any]:
-    statement = statement.where(col(Item.deleted_at).is_(None))
+def _visible(user: User) -> list[ColumnElement[bool]]:
+    """What the caller may see: items not deleted, and only their own unless admin."""
+    conditions: list[ColumnElement[bool]] = [col(Item.deleted_at).is_(None)]
     if user.role != "admin":
-        statement = statement.where(Item.owner_id == user.id)
-    return statement
+        conditions.append(col(Item.owner_id) == user.id)
+    return conditions
 {%- else %}
 
 
-def _visible(statement: SelectOfScalar[Any]) -> SelectOfScalar[Any]:
-    return statement.where(col(Item.deleted_at).is_(None))
+def _visible() -> list[ColumnElement[bool]]:
+    """What the caller may see: items not deleted."""
+    return [col(Item.deleted_at).is_(None)]
 {%- endif %}
 
 
 def list_items(query: ItemQuery{% if cookiecutter.use_auth %}, user: User{% endif %}) -> ItemPage:
-    statement = _visible(select(Item){% if cookiecutter.use_auth %}, user{% endif %})
+    statement = select(Item).where(*_visible({% if cookiecutter.use_auth %}user{% endif %}))
     if query.status:
-        statement = statement.where(Item.status == query.status)
+        statement = statement.where(col(Item.status) == query.status)
     if query.search:
         pattern = f"%{query.search.lower()}%"
         statement = statement.where(
@@ -60,16 +68,20 @@ def list_items(query: ItemQuery{% if cookiecutter.use_auth %}, user: User{% endi
 
 
 def get_item(item_id: int{% if cookiecutter.use_auth %}, user: User{% endif %}) -> Item:
-    item = db.session.exec(
-        _visible(select(Item){% if cookiecutter.use_auth %}, user{% endif %}).where(Item.id == item_id)
-    ).first()
+    """The item, or 404 when it does not exist, is deleted{% if cookiecutter.use_auth %} or is someone else's{% endif %}."""
+    visible = _visible({% if cookiecutter.use_auth %}user{% endif %})
+    item = db.session.exec(select(Item).where(*visible, col(Item.id) == item_id)).first()
     if item is None:
         raise NotFound(f"Item {item_id} not found.")
     return item
 
 
 def create_item(data: ItemCreate{% if cookiecutter.use_auth %}, user: User{% endif %}) -> Item:
-    item = Item(**data.model_dump(){% if cookiecutter.use_auth %}, owner_id=user.id{% endif %})
+{%- if cookiecutter.use_auth %}
+    item = Item.model_validate({**data.model_dump(), "owner_id": user.id})
+{%- else %}
+    item = Item.model_validate(data.model_dump())
+{%- endif %}
     db.session.add(item)
     db.session.commit()
     return item
@@ -94,10 +106,13 @@ def delete_item(item_id: int{% if cookiecutter.use_auth %}, user: User{% endif %
 
 
 def item_stats({% if cookiecutter.use_auth %}user: User{% endif %}) -> ItemStats:
-    statement = _visible(
-        select(Item.status, func.count()).group_by(Item.status){% if cookiecutter.use_auth %}, user{% endif %}
+    visible = _visible({% if cookiecutter.use_auth %}user{% endif %})
+    statement = select(Item.status, func.count()).where(*visible).group_by(Item.status)
+    counts: dict[str, int] = dict.fromkeys(ITEM_STATUSES, 0)
+    counts.update(db.session.exec(statement).all())
+    return ItemStats(
+        total=sum(counts.values()),
+        draft=counts["draft"],
+        published=counts["published"],
+        archived=counts["archived"],
     )
-    counts = dict.fromkeys(ITEM_STATUSES, 0)
-    for status, count in db.session.exec(statement).all():
-        counts[status] = count
-    return ItemStats(total=sum(counts.values()), **counts)

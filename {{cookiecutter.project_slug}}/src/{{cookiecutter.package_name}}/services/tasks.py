@@ -10,12 +10,21 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from flask import current_app
 from kombu.exceptions import OperationalError
 
-from ..errors import APIError, NotFound, ServiceUnavailable
+from ..errors import APIError, {% if cookiecutter.ai_provider != "none" %}BudgetExceeded, {% endif %}NotFound, ServiceUnavailable
+{%- if cookiecutter.ai_provider != "none" %}
+from ..models.ai import CompletionRequest
+{%- endif %}
 from ..models.task import TaskAccepted, TaskError, TaskState, TaskStatus
 {%- if cookiecutter.use_auth %}
 from ..models.user import User
 {%- endif %}
+from ..responses import EnvelopeWarning
+{%- if cookiecutter.ai_provider != "none" %}
+from .ai_usage import seconds_to_midnight, usage_summary
+from ..tasks import AI_COMPLETION, ITEMS_REPORT, FlaskCelery
+{%- else %}
 from ..tasks import ITEMS_REPORT, FlaskCelery
+{%- endif %}
 
 STATUS_URL = "/api/v1/tasks/{task_id}"
 # Celery's other states, as the five the API reports.
@@ -61,10 +70,34 @@ def queue_items_report({% if cookiecutter.use_auth %}user: User{% endif %}) -> T
 {%- else %}
     return queue_job(ITEMS_REPORT, owner_id=None)
 {%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
 
 
-def task_status(task_id: str{% if cookiecutter.use_auth %}, user: User{% endif %}) -> TaskStatus:
-    """The job's state, and its result or error once it has one. 404 for an unknown id{% if cookiecutter.use_auth %} or another user's job (admins see every job){% endif %}."""
+def queue_ai_completion(
+    body: CompletionRequest, owner: str{% if cookiecutter.use_auth %}, user: User{% endif %}
+) -> TaskAccepted:
+    """Queue a completion for `owner`; refused at once (429) when today's budget is spent."""
+    usage = usage_summary(owner)
+    if usage.remaining == 0:
+        raise BudgetExceeded(
+            details={"budget": usage.budget, "resets_in_seconds": seconds_to_midnight()},
+            headers={"Retry-After": str(seconds_to_midnight())},
+        )
+    return queue_job(
+        AI_COMPLETION,
+        owner_id={% if cookiecutter.use_auth %}user.id{% else %}None{% endif %},
+        kwargs={"body": body.model_dump_json(exclude_unset=True), "owner": owner},
+    )
+{%- endif %}
+
+
+def task_status(
+    task_id: str{% if cookiecutter.use_auth %}, user: User{% endif %}
+) -> tuple[TaskStatus, list[EnvelopeWarning]]:
+    """The job's state, its result or error once it has one, and the result's warnings.
+
+    404 for an unknown id{% if cookiecutter.use_auth %} or another user's job (admins see every job){% endif %}.
+    """
     app = celery()
     try:
         record = app.jobs.record(task_id)
@@ -80,11 +113,14 @@ def task_status(task_id: str{% if cookiecutter.use_auth %}, user: User{% endif %
     except _QUEUE_DOWN as exc:
         raise ServiceUnavailable("The job queue is unavailable.") from exc
     status = TaskStatus(task_id=task_id, status=state, retries=retries)
-    if state == "SUCCESS":
+    warnings: list[EnvelopeWarning] = []
+    if state == "SUCCESS" and isinstance(outcome, dict):
+        # A job's result may carry the warnings its envelope would have had.
+        warnings = [EnvelopeWarning(**warning) for warning in outcome.pop("warnings", [])]
         status.result = outcome
     elif state in ("FAILURE", "RETRY"):
         status.error = describe_error(outcome)
-    return status
+    return status, warnings
 
 
 def describe_error(exc: object) -> TaskError:

@@ -1,4 +1,8 @@
-"""Anthropic messages through the official SDK. System messages go to its `system` parameter."""
+"""Anthropic messages through the official SDK. System messages go to its `system` parameter.
+
+The Messages API of current models takes no sampling parameters, so `temperature` is not sent
+(it still decides whether a reply may be cached).
+"""
 
 from __future__ import annotations
 
@@ -45,7 +49,6 @@ class AnthropicProvider:
                 system=system,
                 messages=messages,
                 max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
-                temperature=omit if request.temperature is None else request.temperature,
             )
         except Exception as exc:
             raise translate_error(exc) from exc
@@ -59,7 +62,6 @@ class AnthropicProvider:
                 system=system,
                 messages=messages,
                 max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
-                temperature=omit if request.temperature is None else request.temperature,
                 stream=True,
             )
         except Exception as exc:
@@ -127,6 +129,6 @@ def translate_error(exc: Exception) -> ProviderError:
             f"The AI provider answered HTTP {exc.status_code}: {exc.message}",
             parse_retry_after(exc.response.headers),
         )
-    if isinstance(exc, (ValueError, TypeError, AttributeError, anthropic.APIError)):
+    if isinstance(exc, (ValueError, anthropic.APIError)):  # ValueError: malformed JSON
         return ProviderBadReplyError(f"The AI provider's reply could not be read: {exc}")
     raise exc

@@ -89,8 +89,8 @@ def _messages(request: ChatRequest) -> list[ChatCompletionMessageParam]:
 
 def _parse_completion(completion: ChatCompletion) -> ChatResponse:
     # Not every OpenAI-compatible server sends what the SDK's types promise.
-    choices = completion.choices or []
-    if not choices or choices[0].message is None:
+    choices = getattr(completion, "choices", None) or []
+    if not choices or getattr(choices[0], "message", None) is None:
         raise ProviderBadReplyError("The provider's reply has no choices.")
     content = choices[0].message.content
     if not isinstance(content, str):
@@ -136,6 +136,6 @@ def translate_error(exc: Exception) -> ProviderError:
             f"The AI provider answered HTTP {exc.status_code}: {exc.message}",
             parse_retry_after(exc.response.headers),
         )
-    if isinstance(exc, (ValueError, TypeError, AttributeError, openai.APIError)):
+    if isinstance(exc, (ValueError, openai.APIError)):  # ValueError: malformed JSON
         return ProviderBadReplyError(f"The AI provider's reply could not be read: {exc}")
     raise exc

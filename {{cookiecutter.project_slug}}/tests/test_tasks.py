@@ -1,0 +1,286 @@
+"""Background jobs without a broker: they run eagerly, inside the request that queues them.
+
+test_worker.py runs the same jobs on a real worker (with TEST_REDIS_URL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from flask_openapi3 import OpenAPI
+from sqlalchemy.exc import OperationalError
+
+from {{ cookiecutter.package_name }}.errors import AIUnavailable, NotFound
+from {{ cookiecutter.package_name }}.services import reports
+from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.tasks import ITEMS_REPORT, backoff, celery_app
+
+REPORT_URL = "/api/v1/tasks/items-report"
+
+
+@pytest.fixture
+def app(make_app: Callable[..., OpenAPI]) -> OpenAPI:
+    # No REDIS_URL and no CELERY_BROKER_URL: eager mode.
+    return make_app(redis_url=None)
+{%- if cookiecutter.use_auth %}
+
+
+@pytest.fixture
+def headers(auth_headers: dict[str, str]) -> dict[str, str]:
+    return auth_headers
+{%- else %}
+
+
+@pytest.fixture
+def headers() -> dict[str, str]:
+    return {}
+{%- endif %}
+
+
+def queue_report(client: FlaskClient, headers: dict[str, str]) -> str:
+    response = client.post(REPORT_URL, headers=headers)
+    assert response.status_code == 202, response.json
+    data = response.json["data"]  # type: ignore[index]
+    assert data["status_url"] == f"/api/v1/tasks/{data['task_id']}"
+    return str(data["status_url"])
+
+
+def task_data(client: FlaskClient, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200, response.json
+    data: dict[str, Any] = response.json["data"]  # type: ignore[index]
+    return data
+
+
+def add_items(client: FlaskClient, headers: dict[str, str], *items: dict[str, Any]) -> list[int]:
+    ids = []
+    for item in items:
+        response = client.post("/api/v1/items", json=item, headers=headers)
+        assert response.status_code == 201, response.json
+        ids.append(response.json["data"]["id"])  # type: ignore[index]
+    return ids
+
+
+def job_counts(client: FlaskClient) -> dict[str, float]:
+    """background_jobs_total of the items report, by event, from /metrics."""
+    text = client.get("/metrics").get_data(as_text=True)
+    pattern = r'background_jobs_total\{event="(\w+)",task="items_report"\} ([0-9.]+)'
+    return {event: float(value) for event, value in re.findall(pattern, text)}
+
+
+def test_items_report_runs_and_reports_on_the_items(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    ids = add_items(
+        client,
+        headers,
+        {"title": "a", "status": "draft", "price": 2.5},
+        {"title": "b", "status": "published", "price": 10},
+        {"title": "c", "status": "published"},
+        {"title": "d", "status": "archived", "price": 4},
+        {"title": "gone", "status": "published", "price": 1000},
+    )
+    assert client.delete(f"/api/v1/items/{ids[-1]}", headers=headers).status_code == 200
+
+    data = task_data(client, queue_report(client, headers), headers)
+
+    assert data["status"] == "SUCCESS"
+    assert data["error"] is None
+    assert data["retries"] == 0
+    report = data["result"]
+    assert {key: report[key] for key in ("total", "draft", "published", "archived")} == {
+        "total": 4,
+        "draft": 1,
+        "published": 2,
+        "archived": 1,
+    }
+    assert report["priced"] == 3
+    assert report["total_value"] == 16.5
+    assert report["average_price"] == 5.5
+    assert (report["min_price"], report["max_price"]) == (2.5, 10)
+    assert report["first_created_at"] is not None
+    assert report["scope"] == {% if cookiecutter.use_auth %}"own"{% else %}"all"{% endif %}
+
+
+def test_report_of_no_items(client: FlaskClient, headers: dict[str, str]) -> None:
+    report = task_data(client, queue_report(client, headers), headers)["result"]
+    assert report["total"] == report["priced"] == 0
+    assert report["average_price"] is None
+    assert report["first_created_at"] is None
+
+
+def test_unknown_task_is_404(client: FlaskClient, headers: dict[str, str]) -> None:
+    response = client.get("/api/v1/tasks/4f0c3bfa-0f6a-4b8e-9d5e-2c7a1d1e9b10", headers=headers)
+    assert response.status_code == 404
+    assert response.json["code"] == "not_found"  # type: ignore[index]
+
+
+def test_malformed_task_id_is_422(client: FlaskClient, headers: dict[str, str]) -> None:
+    response = client.get("/api/v1/tasks/not%20an%20id", headers=headers)
+    assert response.status_code == 422
+    assert response.json["code"] == "validation_error"  # type: ignore[index]
+{%- if cookiecutter.use_auth %}
+
+
+def test_tasks_need_a_token(client: FlaskClient, headers: dict[str, str]) -> None:
+    url = queue_report(client, headers)
+    assert client.post(REPORT_URL).status_code == 401
+    assert client.get(url).status_code == 401
+
+
+def test_another_users_task_is_404_and_admin_sees_it(
+    client: FlaskClient,
+    auth_headers: dict[str, str],
+    other_headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    url = queue_report(client, auth_headers)
+    response = client.get(url, headers=other_headers)
+    assert response.status_code == 404
+    assert response.json["code"] == "not_found"  # type: ignore[index]
+    assert task_data(client, url, admin_headers)["status"] == "SUCCESS"
+
+
+def test_report_covers_own_items_and_admin_sees_all(
+    client: FlaskClient,
+    auth_headers: dict[str, str],
+    other_headers: dict[str, str],
+    admin_headers: dict[str, str],
+    readonly_headers: dict[str, str],
+) -> None:
+    add_items(client, auth_headers, {"title": "mine", "price": 1})
+    add_items(client, other_headers, {"title": "theirs", "price": 2}, {"title": "also"})
+
+    mine = task_data(client, queue_report(client, auth_headers), auth_headers)["result"]
+    every = task_data(client, queue_report(client, admin_headers), admin_headers)["result"]
+    nothing = task_data(client, queue_report(client, readonly_headers), readonly_headers)["result"]
+
+    assert (mine["scope"], mine["total"], mine["total_value"]) == ("own", 1, 1)
+    assert (every["scope"], every["total"], every["total_value"]) == ("all", 3, 3)
+    assert (nothing["scope"], nothing["total"]) == ("own", 0)
+{%- endif %}
+
+
+def test_transient_failures_are_retried_until_success(
+    client: FlaskClient, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    compute = reports.items_report
+
+    def flaky(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) <= 2:
+            raise OperationalError("SELECT 1", {}, ConnectionResetError("connection reset"))
+        return compute(*args)
+
+    monkeypatch.setattr(reports, "items_report", flaky)
+    before = job_counts(client)
+
+    data = task_data(client, queue_report(client, headers), headers)
+
+    assert data["status"] == "SUCCESS"
+    assert data["retries"] == 2
+    assert len(calls) == 3
+    after = job_counts(client)
+    assert after["retried"] - before.get("retried", 0) == 2
+    assert after["succeeded"] - before.get("succeeded", 0) == 1
+    assert after["started"] - before.get("started", 0) == 3
+
+
+def test_retries_are_bounded(
+    make_app: Callable[..., OpenAPI], headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_app(redis_url=None, celery_max_retries=1).test_client()
+    calls = []
+
+    def unavailable(*args: Any) -> Any:
+        calls.append(args)
+        raise AIUnavailable("The provider is overloaded.")
+
+    monkeypatch.setattr(reports, "items_report", unavailable)
+    data = task_data(client, queue_report(client, headers), headers)
+
+    assert data["status"] == "FAILURE"
+    assert data["retries"] == 1
+    assert len(calls) == 2
+    assert data["error"] == {"code": "ai_unavailable", "message": "The provider is overloaded."}
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (NotFound("User 7 not found."), {"code": "not_found", "message": "User 7 not found."}),
+        (RuntimeError("secret"), {"code": "internal_error", "message": "The job failed."}),
+    ],
+)
+def test_other_failures_fail_at_once_without_leaking_internals(
+    client: FlaskClient,
+    headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    expected: dict[str, str],
+) -> None:
+    calls = []
+
+    def broken(*args: Any) -> Any:
+        calls.append(args)
+        raise error
+
+    monkeypatch.setattr(reports, "items_report", broken)
+    before = job_counts(client)
+    url = queue_report(client, headers)
+    response = client.get(url, headers=headers)
+
+    data = response.json["data"]  # type: ignore[index]
+    assert (data["status"], data["retries"], data["result"]) == ("FAILURE", 0, None)
+    assert data["error"] == expected
+    assert len(calls) == 1
+    assert "secret" not in response.get_data(as_text=True)
+    assert job_counts(client)["failed"] - before.get("failed", 0) == 1
+
+
+def test_queued_jobs_are_counted(client: FlaskClient, headers: dict[str, str]) -> None:
+    before = job_counts(client)
+    queue_report(client, headers)
+    queue_report(client, headers)
+    after = job_counts(client)
+    assert after["queued"] - before.get("queued", 0) == 2
+    assert after["succeeded"] - before.get("succeeded", 0) == 2
+
+
+def test_eager_mode_is_logged_and_shown_in_health(
+    make_app: Callable[..., OpenAPI], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = make_app(redis_url=None, log_level="WARNING")
+    assert "eager mode" in capsys.readouterr().out  # the app logs to stdout
+    worker = app.test_client().get("/health").json["checks"]["worker"]  # type: ignore[index]
+    assert worker["status"] == "disabled"
+
+
+def test_a_broker_needs_a_redis_result_backend(make_app: Callable[..., OpenAPI]) -> None:
+    with pytest.raises(SystemExit, match="CELERY_RESULT_BACKEND"):
+        make_app(redis_url=None, celery_broker_url="amqp://guest@127.0.0.1//")
+
+
+def test_backoff_grows_exponentially_honours_retry_after_and_is_capped() -> None:
+    settings = Settings(celery_retry_backoff=1.0, celery_retry_backoff_max=30.0)
+    error = RuntimeError("reset")
+    for retries in range(4):
+        assert 2**retries * 0.5 <= backoff(retries, error, settings) <= 2**retries
+    assert backoff(10, error, settings) == 30.0
+    busy = AIUnavailable(headers={"Retry-After": "20"})
+    assert backoff(0, busy, settings) == 20.0
+
+
+def test_worker_app_acknowledges_late_and_knows_the_jobs() -> None:
+    # What `celery -A {{ cookiecutter.package_name }}.tasks worker` loads.
+    conf = celery_app.conf
+    assert conf.task_acks_late
+    assert conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_soft_time_limit < conf.task_time_limit
+    assert ITEMS_REPORT in celery_app.tasks

@@ -40,7 +40,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bake(session: nox.Session) -> None:
     """Bake every feature combination and check each project statically (fast, in-process)."""
-    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff")
+    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft")
     session.run("pytest", "-m", "not variants", "-n", "auto", *session.posargs)
 
 
@@ -71,6 +71,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def shorten_tokens(value: Any) -> Any:
+    """JWTs are long and unreadable: show their start only."""
+    if isinstance(value, dict):
+        return {
+            key: f"{item[:20]}..."
+            if key.endswith("_token") and isinstance(item, str)
+            else shorten_tokens(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [shorten_tokens(item) for item in value]
+    return value
+
+
 def call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
     """One request; prints it and the reply, returns the reply's JSON."""
     data = None if body is None else json.dumps(body).encode()
@@ -85,7 +99,7 @@ def call(base: str, method: str, path: str, body: Any = None, token: str | None 
     except urllib.error.HTTPError as exc:
         status, payload = exc.code, json.loads(exc.read() or b"null")
     print(f"\n$ {method} {path}" + (f"  {json.dumps(body)}" if body is not None else ""))
-    print(f"{status}\n{json.dumps(payload, indent=2)}")
+    print(f"{status}\n{json.dumps(shorten_tokens(payload), indent=2)}")
     if status >= 400:
         raise RuntimeError(f"{method} {path} answered {status}")
     return payload
@@ -163,7 +177,7 @@ def demo(session: nox.Session) -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
             log.close()
-        session.log("The service stopped; the demo project was in " + str(project))
+        session.log("The service stopped.")
     except Exception as exc:
         session.error(f"demo failed: {exc}")
     finally:

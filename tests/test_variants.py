@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,11 +159,14 @@ def test_variant(
     database: str,
     redis_url: str,
     mypy_cache: Path,
+    record_property: Any,
 ) -> None:
     uv = shutil.which("uv")
     assert uv, "uv is not on PATH"
+    started = time.monotonic()
     project = bake(combo, tmp_path, cookiecutter_config)
     env = clean_env(project)
+    timings = [f"bake {time.monotonic() - started:.1f} s"]
     try:
         # The interpreter running these tests is the oldest supported one (requires-python).
         for args in (
@@ -180,7 +184,9 @@ def test_variant(
                 "dev",
             ],
         ):
+            started = time.monotonic()
             ok, output = run_step(args, project, env)
+            timings.append(f"{args[1]} {time.monotonic() - started:.1f} s")
             if not ok:
                 pytest.fail(f"{' '.join(args[1:3])} failed:\n{tail(output)}", pytrace=False)
 
@@ -190,7 +196,7 @@ def test_variant(
             "TEST_REDIS_URL": redis_url,
             "MYPY_CACHE_DIR": str(mypy_cache),
         }
-        failures = []
+        failures: list[str] = []
         bin_dir = project / ".venv" / "bin"
         for name, args in (
             (
@@ -201,11 +207,15 @@ def test_variant(
             ("mypy", [str(bin_dir / "mypy")]),
             ("pytest", [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider"]),
         ):
+            started = time.monotonic()
             ok, output = run_step(args, project, test_env)
+            seconds = time.monotonic() - started
+            timings.append(f"{name} {seconds:.1f} s")
             if not ok:
                 names = failed_tests(output) if name == "pytest" else []
                 listed = "".join(f"\n  {test}" for test in names)
-                failures.append(f"== {name} failed{listed}\n{tail(output)}")
+                failures.append(f"== {name} failed ({seconds:.1f} s){listed}\n{tail(output)}")
+        record_property("timings", ", ".join(timings))
         if failures:
             pytest.fail("\n\n".join(failures), pytrace=False)
     finally:

@@ -414,7 +414,7 @@ class Nginx:
                 "-e",
                 "stderr",
                 "-g",
-                f"daemon off; pid {self.root / 'nginx.pid'}; worker_processes 1;",
+                f"daemon off; pid {self.root / 'nginx.pid'};",
             ],
             stdout=subprocess.DEVNULL,
             stderr=self.log,

@@ -633,7 +633,7 @@ def fuzz_variant(
             "RATE_LIMIT_DEFAULT": UNTHROTTLED,
             "RATE_LIMIT_AUTH": UNTHROTTLED,
             "RATE_LIMIT_AI": UNTHROTTLED,
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("FUZZ_LOG_LEVEL", "WARNING"),
             "LOG_FORMAT": "json",
         }
         migrate(project, venv, package, env, result)

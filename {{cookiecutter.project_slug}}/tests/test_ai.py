@@ -18,6 +18,7 @@ from .upstream import (
     PROVIDER,
     Text,
     Upstream,
+    json_body,
     expected_path,
     parse_events,
     sent_messages,
@@ -122,9 +123,7 @@ def test_stream_flushes_each_chunk_as_it_arrives(
     upstream.queue(Text("a b c d", chunk_delay=0.15))
 
     started = time.perf_counter()
-    response = ai_client.post(
-        "/api/v1/ai/stream", json=HELLO, headers=ai_headers, buffered=False
-    )
+    response = ai_client.post("/api/v1/ai/stream", json=HELLO, headers=ai_headers, buffered=False)
     arrivals = []
     for piece in response.response:
         if b"event: delta" in piece:
@@ -141,9 +140,7 @@ def test_client_disconnect_stops_the_upstream_call(
 ) -> None:
     upstream.queue(Text(" ".join(["word"] * 40), chunk_delay=0.05))
 
-    response = ai_client.post(
-        "/api/v1/ai/stream", json=HELLO, headers=ai_headers, buffered=False
-    )
+    response = ai_client.post("/api/v1/ai/stream", json=HELLO, headers=ai_headers, buffered=False)
     first = next(iter(response.response))
     response.close()  # the client goes away after the first event
 
@@ -215,7 +212,7 @@ def test_structured_output_never_valid_is_502_with_usage_summed(
     assert details["errors"][0]["message"].startswith("not valid JSON")
     assert details["usage"]["total_tokens"] == 45  # three attempts (AI_MAX_RETRIES=2)
     assert len(upstream.requests) == 3
-    usage = ai_client.get("/api/v1/ai/usage", headers=ai_headers).json["data"]
+    usage = json_body(ai_client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
     assert usage["total_tokens"] == 45
 
 
@@ -320,7 +317,7 @@ def test_usage_reports_totals_and_budget(
     response = client.get("/api/v1/ai/usage", headers=ai_headers)
 
     assert response.status_code == 200
-    assert response.json["data"] == {
+    assert json_body(response)["data"] == {
         "total_requests": 2,
         "total_tokens": 32,
         "today_tokens": 32,
@@ -347,7 +344,7 @@ def test_budget_refuses_once_used_up_and_the_crossing_call_completes(
     retry_after = int(third.headers["Retry-After"])
     assert 0 < retry_after <= 24 * 3600
     assert len(upstream.requests) == 2
-    usage = client.get("/api/v1/ai/usage", headers=ai_headers).json["data"]
+    usage = json_body(client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
     assert usage["remaining"] == 0
 
 
@@ -449,7 +446,7 @@ def test_show_stats_command_lists_usage(
 
 
 def test_health_reports_the_ai_configuration(ai_client: FlaskClient) -> None:
-    check = ai_client.get("/health").json["checks"]["ai_service"]
+    check = json_body(ai_client.get("/health"))["checks"]["ai_service"]
 
     assert check["status"] == "ok"
     assert PROVIDER in check["detail"]
@@ -480,8 +477,8 @@ def test_usage_is_counted_per_user(
 ) -> None:
     post(ai_client, "complete", HELLO, ai_headers)
 
-    mine = ai_client.get("/api/v1/ai/usage", headers=ai_headers).json["data"]
-    theirs = ai_client.get("/api/v1/ai/usage", headers=other_headers).json["data"]
+    mine = json_body(ai_client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
+    theirs = json_body(ai_client.get("/api/v1/ai/usage", headers=other_headers))["data"]
 
     assert mine["total_requests"] == 1
     assert theirs["total_requests"] == 0
@@ -493,10 +490,9 @@ def test_usage_is_counted_per_client_address(
 ) -> None:
     post(ai_client, "complete", HELLO, ai_headers)
 
-    mine = ai_client.get("/api/v1/ai/usage").json["data"]
-    theirs = ai_client.get(
-        "/api/v1/ai/usage", environ_base={"REMOTE_ADDR": "192.0.2.7"}
-    ).json["data"]
+    mine = json_body(ai_client.get("/api/v1/ai/usage"))["data"]
+    elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
+    theirs = json_body(ai_client.get("/api/v1/ai/usage", environ_base=elsewhere))["data"]
 
     assert mine["total_requests"] == 1
     assert theirs["total_requests"] == 0

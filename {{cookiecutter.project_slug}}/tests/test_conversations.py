@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from .upstream import Status, Text, Upstream, parse_events, sent_messages
+from .upstream import Status, Text, Upstream, json_body, parse_events, sent_messages
 
 BASE = "/api/v1/ai/conversations"
 
@@ -14,8 +14,12 @@ BASE = "/api/v1/ai/conversations"
 def start(client: FlaskClient, headers: dict[str, str], **body: Any) -> int:
     response = client.post(BASE, json=body, headers=headers)
     assert response.status_code == 201, response.json
-    conversation_id: int = response.json["data"]["id"]
+    conversation_id: int = json_body(response)["data"]["id"]
     return conversation_id
+
+
+def history(client: FlaskClient, headers: dict[str, str], conversation_id: int) -> Any:
+    return json_body(client.get(f"{BASE}/{conversation_id}", headers=headers))["data"]
 
 
 def say(client: FlaskClient, headers: dict[str, str], conversation_id: int, text: str) -> Any:
@@ -43,7 +47,7 @@ def test_history_is_persisted_and_replayed_in_order(
         {"role": "assistant", "content": "Ahoy!"},
         {"role": "user", "content": "What is my name?"},
     ]
-    detail = ai_client.get(f"{BASE}/{conversation_id}", headers=ai_headers).json["data"]
+    detail = history(ai_client, ai_headers, conversation_id)
     assert [(m["role"], m["content"]) for m in detail["messages"]] == [
         ("user", "Hello, I am Sam."),
         ("assistant", "Ahoy!"),
@@ -62,8 +66,8 @@ def test_conversations_are_listed_newest_first(
     response = ai_client.get(BASE, headers=ai_headers)
 
     assert response.status_code == 200
-    assert response.json["data"]["total"] == 2
-    assert [c["id"] for c in response.json["data"]["items"]] == [newer, older]
+    assert json_body(response)["data"]["total"] == 2
+    assert [c["id"] for c in json_body(response)["data"]["items"]] == [newer, older]
 
 
 def test_streamed_message_is_stored_when_done(
@@ -82,7 +86,7 @@ def test_streamed_message_is_stored_when_done(
     assert events[-1][0] == "done"
     text = "".join(data["content"] for name, data in events if name == "delta")
     assert text == "Streamed reply here"
-    detail = ai_client.get(f"{BASE}/{conversation_id}", headers=ai_headers).json["data"]
+    detail = history(ai_client, ai_headers, conversation_id)
     assert [m["content"] for m in detail["messages"]] == ["Stream it", "Streamed reply here"]
 
 
@@ -95,7 +99,7 @@ def test_failed_reply_stores_nothing(
     response = say(ai_client, ai_headers, conversation_id, "Hello?")
 
     assert response.status_code == 502
-    detail = ai_client.get(f"{BASE}/{conversation_id}", headers=ai_headers).json["data"]
+    detail = history(ai_client, ai_headers, conversation_id)
     assert detail["messages"] == []
 
 
@@ -118,7 +122,7 @@ def test_another_users_conversation_is_404(
 
     assert ai_client.get(f"{BASE}/{conversation_id}", headers=other_headers).status_code == 404
     assert say(ai_client, other_headers, conversation_id, "hi").status_code == 404
-    assert ai_client.get(BASE, headers=other_headers).json["data"]["total"] == 0
+    assert json_body(ai_client.get(BASE, headers=other_headers))["data"]["total"] == 0
 
 
 def test_readonly_users_cannot_store_conversations(
@@ -127,7 +131,7 @@ def test_readonly_users_cannot_store_conversations(
     response = ai_client.post(BASE, json={}, headers=readonly_headers)
 
     assert response.status_code == 403
-    assert response.json["code"] == "forbidden"
+    assert json_body(response)["code"] == "forbidden"
 {%- else %}
 
 
@@ -138,5 +142,5 @@ def test_another_clients_conversation_is_404(
     elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
 
     assert ai_client.get(f"{BASE}/{conversation_id}", environ_base=elsewhere).status_code == 404
-    assert ai_client.get(BASE, environ_base=elsewhere).json["data"]["total"] == 0
+    assert json_body(ai_client.get(BASE, environ_base=elsewhere))["data"]["total"] == 0
 {%- endif %}

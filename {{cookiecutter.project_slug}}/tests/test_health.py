@@ -17,7 +17,7 @@ def test_health_reports_every_check(client: FlaskClient) -> None:
     body = response.json
     assert body is not None
     assert body["status"] in ("healthy", "degraded")
-    assert set(body["checks"]) == {"database", "redis", "ai_service"}
+    assert {"database", "redis", "ai_service"} <= set(body["checks"])
     assert body["checks"]["database"]["status"] == "ok"
     assert body["version"]
     assert body["timestamp"]

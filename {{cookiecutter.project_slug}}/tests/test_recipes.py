@@ -135,5 +135,6 @@ def test_offline_provider_still_returns_a_valid_recipe(
     response = generate(client, ai_headers, REQUEST)
 
     assert response.status_code == 200, response.json
-    assert set(response.json["data"]["recipe"]) == {"title", "ingredients", "instructions", "metadata"}
+    keys = {"title", "ingredients", "instructions", "metadata"}
+    assert set(response.json["data"]["recipe"]) == keys
     assert [w["code"] for w in response.json["warnings"]] == ["offline_provider"]

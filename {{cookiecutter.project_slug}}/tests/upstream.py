@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 from flask_openapi3 import OpenAPI
 
 PROVIDER = "{{ cookiecutter.ai_provider }}"
@@ -394,6 +395,11 @@ def ai_headers() -> dict[str, str]:
     """No sign-in: AI usage is counted per client address."""
     return {}
 {%- endif %}
+
+
+def json_body(response: TestResponse) -> Any:
+    """A response's JSON body, for indexing without type noise."""
+    return response.get_json()
 
 
 def parse_events(body: str) -> list[tuple[str, dict[str, Any]]]:

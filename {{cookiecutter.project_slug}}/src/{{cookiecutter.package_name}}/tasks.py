@@ -339,8 +339,9 @@ def ai_completion(task: JobTask, body: str, owner: str) -> dict[str, Any]:
     Never counted twice: a redelivered job that had finished returns its first result, and
     usage is recorded once per attempt (keyed by task id and attempt number).
     """
-    task_id = task.request.id
-    finished = task.app.jobs.result(task_id)
+    task_id: str = task.request.id
+    store: JobStore = task.app.jobs
+    finished = store.result(task_id)
     if finished is not None:
         return finished
     result = ai.complete(
@@ -350,7 +351,7 @@ def ai_completion(task: JobTask, body: str, owner: str) -> dict[str, Any]:
     )
     data = result.data.model_dump(mode="json")
     data["warnings"] = [warning.model_dump() for warning in result.warnings]
-    task.app.jobs.put_result(task_id, data)
+    store.put_result(task_id, data)
     return data
 {%- endif %}
 

@@ -6,6 +6,7 @@ import json
 
 from flask import Response, jsonify, render_template_string, request
 from flask_openapi3 import OpenAPI
+from flask_openapi3.models.response import Response as OpenAPIResponse
 from flask_openapi3_swagger.templates import swagger_html_string
 
 from ..errors import BadRequest, RequestValidationFailed, UnsupportedMediaType
@@ -132,3 +133,22 @@ def register_api(app: OpenAPI) -> None:
 {%- endif %}
     ]:
         app.register_api(blueprint)
+    document_body_errors(app)
+
+
+# What check_json_body (and MAX_CONTENT_LENGTH) may answer to any request that can carry a body.
+BODY_ERRORS = {"400": "Bad Request", "413": "Content Too Large", "415": "Unsupported Media Type"}
+
+
+def document_body_errors(app: OpenAPI) -> None:
+    """Add BODY_ERRORS to every POST, PUT and PATCH operation of the OpenAPI document."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    for item in app.paths.values():
+        for operation in (item.post, item.put, item.patch):
+            if operation is None:
+                continue
+            for status, description in BODY_ERRORS.items():
+                if status not in operation.responses:
+                    operation.responses[status] = OpenAPIResponse.model_validate(
+                        {"description": description, "content": error}
+                    )

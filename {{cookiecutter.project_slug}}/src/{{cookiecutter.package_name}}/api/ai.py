@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
-{%- if not cookiecutter.use_auth %}
-from flask import request
-{%- endif %}
+from flask import Response{% if not cookiecutter.use_auth %}, request{% endif %}, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
 
 from ..ai.base import Message

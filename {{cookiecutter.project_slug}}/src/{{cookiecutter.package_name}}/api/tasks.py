@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask import Flask, Response
 from flask.blueprints import BlueprintSetupState
 from flask_openapi3 import APIBlueprint, Tag
-
 {%- if cookiecutter.ai_provider != "none" %}
+
 from ..models.ai import CompletionRequest
-{%- endif %}
 from ..models.task import TaskAccepted, TaskPath, TaskStatus
+{%- else %}
+
+from ..models.task import TaskAccepted, TaskPath, TaskStatus
+{%- endif %}
 from ..responses import Envelope, ErrorEnvelope, envelope
 from ..services import tasks as service
 {%- if cookiecutter.use_auth %}

@@ -317,8 +317,8 @@ def build_warnings(
         warnings.append(
             EnvelopeWarning(
                 code="offline_provider",
-                message="The offline provider answered (no AI_API_KEY is set, or AI_PROVIDER=fake); "
-                "set AI_API_KEY for real replies.",
+                message="The offline provider answered (AI_PROVIDER=fake, or no AI_API_KEY "
+                "is set); these are not real model replies.",
             )
         )
     if finish_reason == "length":

@@ -199,7 +199,9 @@ def usage_stats() -> dict[str, Any]:
                 func.coalesce(func.avg(col(AIUsage.latency_ms)), 0),
             ).group_by(col(AIUsage.provider), col(AIUsage.model), col(AIUsage.status))
         ).all()
-        owners = connection.execute(select(func.count(func.distinct(col(AIUsage.owner))))).scalar_one()
+        owners = connection.execute(
+            select(func.count(func.distinct(col(AIUsage.owner))))
+        ).scalar_one()
     return {
         "owners": owners,
         "rows": [

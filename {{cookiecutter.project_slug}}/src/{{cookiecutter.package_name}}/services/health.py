@@ -64,9 +64,7 @@ def check_ai_service() -> Check:
     # Configuration only: a real call on every probe would cost money and hide nothing new.
     settings = get_settings()
     if settings.ai_offline:
-        return Check(
-            status="ok", detail=f"offline provider, model {settings.ai_model}"
-        )
+        return Check(status="ok", detail=f"offline provider, model {settings.ai_model}")
 {%- if cookiecutter.ai_provider == "azure_openai" %}
     if not settings.ai_base_url:
         return Check(status="error", detail="AI_BASE_URL (the Azure endpoint) is not set")

@@ -20,8 +20,8 @@ from ..models.user import User
 {%- endif %}
 from ..responses import EnvelopeWarning
 {%- if cookiecutter.ai_provider != "none" %}
-from .ai_usage import seconds_to_midnight, usage_summary
 from ..tasks import AI_COMPLETION, ITEMS_REPORT, FlaskCelery
+from .ai_usage import seconds_to_midnight, usage_summary
 {%- else %}
 from ..tasks import ITEMS_REPORT, FlaskCelery
 {%- endif %}
@@ -73,9 +73,7 @@ def queue_items_report({% if cookiecutter.use_auth %}user: User{% endif %}) -> T
 {%- if cookiecutter.ai_provider != "none" %}
 
 
-def queue_ai_completion(
-    body: CompletionRequest, owner: str{% if cookiecutter.use_auth %}, user: User{% endif %}
-) -> TaskAccepted:
+def queue_ai_completion(body: CompletionRequest, owner: str{% if cookiecutter.use_auth %}, user: User{% endif %}) -> TaskAccepted:
     """Queue a completion for `owner`; refused at once (429) when today's budget is spent."""
     usage = usage_summary(owner)
     if usage.remaining == 0:
@@ -91,9 +89,7 @@ def queue_ai_completion(
 {%- endif %}
 
 
-def task_status(
-    task_id: str{% if cookiecutter.use_auth %}, user: User{% endif %}
-) -> tuple[TaskStatus, list[EnvelopeWarning]]:
+def task_status(task_id: str{% if cookiecutter.use_auth %}, user: User{% endif %}) -> tuple[TaskStatus, list[EnvelopeWarning]]:
     """The job's state, its result or error once it has one, and the result's warnings.
 
     404 for an unknown id{% if cookiecutter.use_auth %} or another user's job (admins see every job){% endif %}.

@@ -99,7 +99,7 @@ def check_dockerfile(root: Path, context: dict[str, Any]) -> list[str]:
                     problems.append(f"Dockerfile copies {source}, which does not exist")
                 elif "*" not in source and ignored_by_docker(source, patterns):
                     problems.append(f"Dockerfile copies {source}, which .dockerignore excludes")
-            if not matched:
+            if not matched and all("*" in source for source in sources):
                 problems.append(f"Dockerfile: nothing matches {instruction!r}")
     final = stages[-1]
     final_text = "\n".join(final)

@@ -77,10 +77,8 @@ def database(combo: dict[str, Any]) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            base = ADMIN_DATABASE_URL.rsplit("/", 1)[0].replace(
-                "postgresql://", "postgresql+psycopg://", 1
-            )
-            yield f"{base}/{name}"
+            # The plain postgresql:// form users write; the project maps it to psycopg 3.
+            yield f"{ADMIN_DATABASE_URL.rsplit('/', 1)[0]}/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -251,6 +251,7 @@ def wrk_load(
         "rps": rps,
         "p50_ms": ms("50"),
         "p99_ms": ms("99"),
+        **({"output": output[-800:]} if total == 0 else {}),
     }
 
 
@@ -542,7 +543,7 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "AI_API_KEY": "sk-bench",
             "AI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
             "AI_CACHE_TTL": "0",
-            "AI_TOKEN_BUDGET_DAILY": str(10**12),
+            "AI_TOKEN_BUDGET_DAILY": str(10**9),
             "RATE_LIMIT_DEFAULT": UNTHROTTLED,
             "RATE_LIMIT_AUTH": UNTHROTTLED,
             "RATE_LIMIT_AI": UNTHROTTLED,

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -62,6 +63,8 @@ CATEGORIES = {
     "ST109": "schema_violations",
     "ST110": "schema_violations",
 }
+# One variant's schemathesis run may take this long at most (it stops by itself well before).
+SCHEMATHESIS_TIMEOUT = 900.0
 # Generous limits so the fuzzer measures behaviour, not the rate limiter.
 UNTHROTTLED = "1000000 per minute"
 PASSWORD = "fuzz-" + secrets.token_urlsafe(12)
@@ -203,6 +206,28 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+# Interrupted (Ctrl-C, a CI timeout): stop every child at once, so that each variant's own
+# cleanup (stop the server, drop the database) runs and nothing is left listening.
+STOP = threading.Event()
+_CHILDREN: set[subprocess.Popen[str]] = set()
+
+
+def track(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    _CHILDREN.add(process)
+    return process
+
+
+def stop_children(signum: int, _frame: object) -> None:
+    STOP.set()
+    for process in list(_CHILDREN):
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                process.kill()
+    log(f"interrupted by signal {signum}: stopping")
+
+
 def run(
     cmd: list[str],
     *,
@@ -334,13 +359,15 @@ class Server:
         cmd.append(app)
         self.log_path = log_path
         self._log = log_path.open("w", encoding="utf-8")
-        self.process = subprocess.Popen(  # noqa: S603
-            cmd,
-            cwd=project,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.process = track(
+            subprocess.Popen(  # noqa: S603
+                cmd,
+                cwd=project,
+                env=env,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         )
 
     def wait_ready(self, timeout: float = 60, path: str = "/health/ready") -> None:
@@ -524,8 +551,9 @@ def run_schemathesis(
 ) -> None:
     total, with_input = count_operations(spec)
     result.operations = total
-    # max-examples is per operation; operations without input yield a case or two at most.
-    per_operation = max(10, math.ceil(cases / max(1, with_input)))
+    # max-examples is per operation and drives the fuzzing phase; the coverage and stateful
+    # phases add about as many cases again, and operations without input yield one or two.
+    per_operation = max(10, math.ceil(cases / (2 * max(1, with_input))))
     report = workdir / "schemathesis.json"
     cmd = [
         schemathesis_binary(),
@@ -557,14 +585,29 @@ def run_schemathesis(
     if extra_env:
         env["SCHEMATHESIS_HOOKS"] = "fuzz_hooks"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir), env.get("PYTHONPATH")]))
-    output = subprocess.run(  # noqa: S603
-        cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    (workdir / "schemathesis.log").write_text(output.stdout + output.stderr, encoding="utf-8")
-    if not report.exists():
-        raise RuntimeError(
-            "schemathesis wrote no report:\n" + (output.stdout + output.stderr)[-2000:]
+    process = track(
+        subprocess.Popen(  # noqa: S603
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
+    )
+    try:
+        stdout, _ = process.communicate(timeout=SCHEMATHESIS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, _ = process.communicate()
+        result.notes.append(f"schemathesis was stopped after {SCHEMATHESIS_TIMEOUT:.0f} s")
+    finally:
+        _CHILDREN.discard(process)
+    output = subprocess.CompletedProcess(cmd, process.returncode, stdout, "")
+    (workdir / "schemathesis.log").write_text(output.stdout, encoding="utf-8")
+    if not report.exists():
+        raise RuntimeError("schemathesis wrote no report:\n" + output.stdout[-2000:])
     data = json.loads(report.read_text(encoding="utf-8"))
     result.cases = int(data["test_cases"]["generated"])
     for failure in data.get("failures", []):
@@ -609,6 +652,9 @@ def fuzz_variant(
     variant: Variant, args: argparse.Namespace, root: Path, envs: Environments, tag: str
 ) -> Result:
     result = Result(variant)
+    if STOP.is_set():
+        result.error = "not run: interrupted"
+        return result
     started = time.monotonic()
     workdir = root / variant.short
     workdir.mkdir(parents=True, exist_ok=True)
@@ -629,7 +675,7 @@ def fuzz_variant(
             "DATABASE_URL": postgres.create(database),
             "REDIS_URL": args.redis_url,
             "AI_PROVIDER": "fake",
-            "AI_TOKEN_BUDGET_DAILY": str(10**12),
+            "AI_TOKEN_BUDGET_DAILY": str(10**9),
             "RATE_LIMIT_DEFAULT": UNTHROTTLED,
             "RATE_LIMIT_AUTH": UNTHROTTLED,
             "RATE_LIMIT_AI": UNTHROTTLED,
@@ -745,6 +791,8 @@ def main(argv: list[str] | None = None) -> int:
         f"work dir {root}"
     )
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, stop_children)
+    signal.signal(signal.SIGINT, stop_children)
     try:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             results = list(pool.map(lambda v: fuzz_variant(v, args, root, envs, tag), selected))
@@ -759,6 +807,14 @@ def main(argv: list[str] | None = None) -> int:
         log(result.line())
     bad = [r for r in results if not r.ok]
     total_cases = sum(r.cases for r in results)
+    # CPU seconds of this process and every child (servers, schemathesis, installs): on an
+    # otherwise idle machine with N cores the run takes about cpu / N of wall time.
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
+    log(
+        f"cpu: {cpu:.0f} s in all, about {cpu / (os.cpu_count() or 1) / 60:.1f} min of wall time "
+        f"on {os.cpu_count()} idle cores; load average now {os.getloadavg()[0]:.1f}"
+    )
     log(
         f"fuzz: {len(results)} variants, {len(bad)} with findings or errors, "
         f"{total_cases} cases in {elapsed:.0f}s"
@@ -792,6 +848,8 @@ def main(argv: list[str] | None = None) -> int:
             + "\n",
             encoding="utf-8",
         )
+    if STOP.is_set():
+        return 130
     return 1 if bad else 0
 
 

@@ -13,13 +13,18 @@ import pytest
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 
+from {{ cookiecutter.package_name }}.errors import BudgetExceeded
+from {{ cookiecutter.package_name }}.models.ai import CompletionRequest
+from {{ cookiecutter.package_name }}.services import ai as ai_service
+from {{ cookiecutter.package_name }}.services.ai_usage import check_budget, usage_summary
+
 from .upstream import (
     MODEL,
     PROVIDER,
     Text,
     Upstream,
-    json_body,
     expected_path,
+    json_body,
     parse_events,
     sent_messages,
 )
@@ -100,9 +105,8 @@ def test_offline_provider_answers_with_a_warning(
 def test_stream_sends_deltas_then_done_with_usage(
     ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:
-    upstream.queue(
-        Text("One two three", chunks=["One", " two", " three"], prompt_tokens=4, completion_tokens=3)
-    )
+    parts = ["One", " two", " three"]
+    upstream.queue(Text("One two three", chunks=parts, prompt_tokens=4, completion_tokens=3))
 
     response = post(ai_client, "stream", HELLO, ai_headers)
 
@@ -386,6 +390,26 @@ def test_budget_holds_under_concurrent_calls(
     assert len(upstream.requests) == 3
 
 
+def test_background_completion_runs_without_a_request_and_counts_a_job_once(
+    make_ai_app: Callable[..., OpenAPI], upstream: Upstream
+) -> None:
+    app = make_ai_app(ai_token_budget_daily=20)
+    body = CompletionRequest.model_validate(HELLO)
+    owner = ai_service.owner_for_user(42)
+
+    with app.app_context():
+        first = ai_service.complete(body, owner, request_id="job-1")
+        again = ai_service.complete(body, owner, request_id="job-1")  # redelivered
+        summary = usage_summary(owner)
+        ai_service.complete(body, owner, request_id="job-2")
+        with pytest.raises(BudgetExceeded):
+            check_budget(owner)
+
+    assert first.data.content == again.data.content == "Hello from the stub."
+    assert summary.total_requests == 1
+    assert summary.total_tokens == 15
+
+
 def test_ai_rate_limit_is_per_caller(
     make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:
@@ -462,9 +486,9 @@ def test_ai_routes_need_a_signed_in_user(ai_client: FlaskClient, upstream: Upstr
 
 
 def test_readonly_users_may_ask_the_model(
-    ai_client: FlaskClient, upstream: Upstream, readonly_headers: dict[str, str]
+    ai_client: FlaskClient, upstream: Upstream, ai_readonly_headers: dict[str, str]
 ) -> None:
-    response = post(ai_client, "complete", HELLO, readonly_headers)
+    response = post(ai_client, "complete", HELLO, ai_readonly_headers)
 
     assert response.status_code == 200, response.json
 
@@ -473,12 +497,12 @@ def test_usage_is_counted_per_user(
     ai_client: FlaskClient,
     upstream: Upstream,
     ai_headers: dict[str, str],
-    other_headers: dict[str, str],
+    ai_other_headers: dict[str, str],
 ) -> None:
     post(ai_client, "complete", HELLO, ai_headers)
 
     mine = json_body(ai_client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
-    theirs = json_body(ai_client.get("/api/v1/ai/usage", headers=other_headers))["data"]
+    theirs = json_body(ai_client.get("/api/v1/ai/usage", headers=ai_other_headers))["data"]
 
     assert mine["total_requests"] == 1
     assert theirs["total_requests"] == 0

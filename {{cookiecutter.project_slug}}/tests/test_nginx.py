@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,7 +46,8 @@ BURST = 20  # limit_req ... burst=20 on /api/
 
 
 def _nginx_binary() -> str:
-    binary = shutil.which("nginx")
+    # Debian and Ubuntu install it in /usr/sbin, which a normal user's PATH may lack.
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     if binary is None:
         reason = "nginx is not on PATH: install it (e.g. apt-get install nginx) to run these tests"
         if os.environ.get("CI") == "true":
@@ -62,17 +63,35 @@ def _free_port() -> int:
         return port
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+def _wait_until_up(
+    process: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool], what: str
+) -> None:
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"process exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"{what} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            if ready():
                 return
         except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"nothing listens on port {port} after 30 s:\n{log.read_text()[-3000:]}")
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{what} is not up after 60 s:\n{log.read_text()[-3000:]}")
+
+
+def _listens(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+def _answers(port: int) -> bool:
+    """A worker has loaded the app and serves (binding the port comes earlier)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/health/live")
+        return connection.getresponse().status == 200
+    finally:
+        connection.close()
 
 
 def _stop(process: subprocess.Popen[bytes], stop_signal: int = signal.SIGTERM) -> None:
@@ -128,7 +147,7 @@ class Proxy:
     cafile: Path
     access_log: Path
 
-    def connection(self, timeout: float = 10) -> http.client.HTTPSConnection:
+    def connection(self, timeout: float = 30) -> http.client.HTTPSConnection:
         context = ssl.create_default_context(cafile=str(self.cafile))
         context.verify_flags &= ~ssl.VERIFY_X509_STRICT
         return http.client.HTTPSConnection(
@@ -244,14 +263,25 @@ def app_port(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_port(port, process, log)
+        _wait_until_up(process, log, lambda: _answers(port), "gunicorn")
         yield port
     finally:
         _stop(process, signal.SIGINT)  # gunicorn's quick shutdown: no draining keepalives
 
 
+@dataclass
+class LocalConfig:
+    """A copy of nginx/ set up to run here: its directory and the ports it listens on."""
+
+    prefix: Path
+    http_port: int
+    https_port: int
+
+
 @pytest.fixture(scope="module")
-def nginx_prefix(tmp_path_factory: pytest.TempPathFactory, app_port: int) -> Path:
+def local_config(
+    nginx_binary: str, tmp_path_factory: pytest.TempPathFactory, app_port: int
+) -> LocalConfig:
     """A copy of nginx/ on loopback ports, with test certificates and temp paths of its own."""
     prefix = tmp_path_factory.mktemp("nginx") / "nginx"
     shutil.copytree(ROOT / "nginx", prefix)
@@ -276,8 +306,7 @@ def nginx_prefix(tmp_path_factory: pytest.TempPathFactory, app_port: int) -> Pat
     )
     (prefix / "temp").mkdir()
     _write_certificate(prefix / "certs")
-    (prefix / "ports.json").write_text(json.dumps({"http": http_port, "https": https_port}))
-    return prefix
+    return LocalConfig(prefix, http_port, https_port)
 
 
 def _nginx_command(binary: str, prefix: Path, *extra: str) -> list[str]:
@@ -292,20 +321,20 @@ def _nginx_command(binary: str, prefix: Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def proxy(nginx_binary: str, nginx_prefix: Path) -> Iterator[Proxy]:
-    ports = json.loads((nginx_prefix / "ports.json").read_text())
-    access_log = nginx_prefix / "access.log"
-    error_log = nginx_prefix / "error.log"
+def proxy(nginx_binary: str, local_config: LocalConfig) -> Iterator[Proxy]:
+    prefix = local_config.prefix
+    access_log = prefix / "access.log"
+    error_log = prefix / "error.log"
     with access_log.open("wb") as stdout, error_log.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - the nginx found on PATH
-            _nginx_command(nginx_binary, nginx_prefix), stdout=stdout, stderr=stderr
+            _nginx_command(nginx_binary, prefix), stdout=stdout, stderr=stderr
         )
     try:
-        _wait_for_port(ports["https"], process, error_log)
+        _wait_until_up(process, error_log, lambda: _listens(local_config.https_port), "nginx")
         yield Proxy(
-            http_port=ports["http"],
-            https_port=ports["https"],
-            cafile=nginx_prefix / "certs/fullchain.pem",
+            http_port=local_config.http_port,
+            https_port=local_config.https_port,
+            cafile=prefix / "certs/fullchain.pem",
             access_log=access_log,
         )
     finally:
@@ -336,9 +365,9 @@ def proxy_auth(proxy: Proxy) -> dict[str, str]:
 # --- the tests, in the order they run ---------------------------------------------------
 
 
-def test_nginx_accepts_the_shipped_config(nginx_binary: str, nginx_prefix: Path) -> None:
+def test_nginx_accepts_the_shipped_config(nginx_binary: str, local_config: LocalConfig) -> None:
     result = subprocess.run(  # noqa: S603 - the nginx found on PATH
-        _nginx_command(nginx_binary, nginx_prefix, "-t"),
+        _nginx_command(nginx_binary, local_config.prefix, "-t"),
         capture_output=True,
         text=True,
         check=False,
@@ -442,7 +471,7 @@ def test_stream_arrives_chunk_by_chunk(
     proxy: Proxy, proxy_auth: dict[str, str], slow_upstream: Upstream
 ) -> None:
     chunks = ["one", " two", " three", " four", " five"]
-    delay = 0.25
+    delay = 0.15
     slow_upstream.reset()
     slow_upstream.queue(Text("".join(chunks), chunks=chunks, chunk_delay=delay))
     connection = proxy.connection(timeout=30)
@@ -483,17 +512,27 @@ def test_stream_arrives_chunk_by_chunk(
 
 def test_api_rate_limit_answers_429_past_the_burst(proxy: Proxy) -> None:
     # Runs last: it empties this client's bucket (refilled at 10 requests per second).
-    def call(_: int) -> tuple[int, str | None, bytes]:
-        response, body = proxy.request("GET", "/api/v1/items")
-        return response.status, response.getheader("Retry-After"), body
+    # Keep-alive connections make the requests cheap, so they outrun the refill even on a
+    # busy machine: 8 x 12 requests leave room for over 7 s of refill before the burst is used.
+    def burst(_: int) -> list[tuple[int, str | None, bytes]]:
+        connection = proxy.connection()
+        results = []
+        try:
+            for _ in range(12):
+                connection.request("GET", "/api/v1/items")
+                response = connection.getresponse()
+                body = response.read()
+                results.append((response.status, response.getheader("Retry-After"), body))
+        finally:
+            connection.close()
+        return results
 
-    attempts = BURST * 3
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        results = list(pool.map(call, range(attempts)))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = [result for batch in pool.map(burst, range(8)) for result in batch]
 
     limited = [result for result in results if result[0] == 429]
     assert len(limited) >= 1
-    assert attempts - len(limited) >= BURST
+    assert len(results) - len(limited) >= BURST
     _, retry_after, body = limited[0]
     assert json.loads(body)["code"] == "rate_limited"
     assert retry_after is not None

@@ -26,15 +26,17 @@ from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 
 from .conftest import TEST_REDIS_URL, TEST_SETTINGS
-from .test_tasks import add_items, queue_report, task_data
 {%- if cookiecutter.ai_provider != "none" %}
-from .test_tasks import JOB_BODY, ai_usage, queue_ai_job
+from .test_tasks import JOB_BODY, add_items, ai_usage, queue_ai_job, queue_report, task_data
 from .upstream import AI_TEST_SETTINGS, Status, Text, Upstream, provider_settings
+{%- else %}
+from .test_tasks import add_items, queue_report, task_data
 {%- endif %}
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-WAIT = 20.0  # seconds any one wait may take before the test fails
+WAIT = 30.0  # seconds a job may take before the test fails
+START_WAIT = 60.0  # seconds a worker may take to start (imports on a busy machine)
 # Settings shared by the worker and the test app: redelivery after 2 s, short retry waits.
 JOB_SETTINGS: dict[str, Any] = {
     "celery_visibility_timeout": 2,
@@ -80,7 +82,7 @@ class Worker:
 
     def _wait_until_ready(self, name: str) -> None:
         # A worker beats once it consumes (see tasks.py); wait for this one's first beat.
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + START_WAIT
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
@@ -89,7 +91,7 @@ class Worker:
             if beat and json.loads(beat)["hostname"].startswith(f"{name}@"):
                 return
             time.sleep(0.05)
-        pytest.fail(f"the worker did not start in {WAIT:.0f} s:\n{self.log()}", pytrace=False)
+        pytest.fail(f"the worker did not start in {START_WAIT:.0f} s:\n{self.log()}", pytrace=False)
 
     def kill(self) -> None:
         """SIGKILL: no warm shutdown, nothing acknowledged or handed back."""
@@ -124,11 +126,7 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def job_settings(
-{%- if cookiecutter.ai_provider != "none" %}
-    upstream_server: Upstream,
-{%- endif %}
-) -> dict[str, Any]:
+def job_settings({% if cookiecutter.ai_provider != "none" %}upstream_server: Upstream{% endif %}) -> dict[str, Any]:
     """Settings of both the test app and the worker."""
     return {
         **JOB_SETTINGS,
@@ -158,9 +156,9 @@ def worker(
         "log_format": "console",
     }
     env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
-    env.update(
-        {key.upper(): str(value) for key, value in settings.items() if isinstance(value, str | int | float)}
-    )
+    for key, value in settings.items():
+        if isinstance(value, str | int | float):  # lists and None have no place in the env
+            env[key.upper()] = str(value)
     env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     worker = Worker(env, tmp_path_factory.mktemp("worker"), store)
@@ -188,9 +186,7 @@ def headers({% if cookiecutter.use_auth %}auth_headers: dict[str, str]{% endif %
     return {% if cookiecutter.use_auth %}auth_headers{% else %}{}{% endif %}
 
 
-def wait_for(
-    condition: Callable[[], Any], worker: Worker, what: str
-) -> Any:
+def wait_for(condition: Callable[[], Any], worker: Worker, what: str) -> Any:
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         value = condition()

@@ -16,11 +16,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+{%- if cookiecutter.use_auth %}
+from uuid import uuid4
+{%- endif %}
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 from flask_openapi3 import OpenAPI
+from werkzeug.test import TestResponse
+{%- if cookiecutter.use_auth %}
+
+from {{ cookiecutter.package_name }}.extensions import db
+from {{ cookiecutter.package_name }}.models.user import User
+from {{ cookiecutter.package_name }}.services.auth import issue_tokens
+{%- endif %}
 
 PROVIDER = "{{ cookiecutter.ai_provider }}"
 MODEL = "test-model"
@@ -383,10 +392,36 @@ def ai_client(ai_app: OpenAPI) -> FlaskClient:
 {%- if cookiecutter.use_auth %}
 
 
+def signed_in(app: OpenAPI, role: str = "user") -> dict[str, str]:
+    """Headers of a new user with `role`. Made directly, without password hashing, since these
+    tests never log in (the auth tests cover that)."""
+    with app.app_context():
+        user = User(
+            email=f"{role}-{uuid4().hex[:10]}@example.com",
+            full_name="AI Tester",
+            password_hash="!",  # matches no password
+            role=role,
+        )
+        db.session.add(user)
+        db.session.commit()
+        token = issue_tokens(user).access_token
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
-def ai_headers(auth_headers: dict[str, str]) -> dict[str, str]:
+def ai_headers(ai_app: OpenAPI) -> dict[str, str]:
     """A signed-in user's headers: AI usage is counted per user."""
-    return auth_headers
+    return signed_in(ai_app)
+
+
+@pytest.fixture
+def ai_other_headers(ai_app: OpenAPI) -> dict[str, str]:
+    return signed_in(ai_app)
+
+
+@pytest.fixture
+def ai_readonly_headers(ai_app: OpenAPI) -> dict[str, str]:
+    return signed_in(ai_app, "readonly")
 {%- else %}
 
 

@@ -189,6 +189,7 @@ def run(
     )
     started = time.perf_counter()
     attempts = 1
+    record.status = "error"  # until the call has an outcome
     try:
         key = _cache_key(provider, request, schema)
         cached = ai_usage.cache_get(key) if key else None
@@ -202,6 +203,7 @@ def run(
             if key:
                 ai_usage.cache_set(key, _to_cache(response))
         record.model = response.model or request.model
+        record.status = "ok"
     except StructuredOutputError as exc:
         record.status = AIProviderError.code
         record.prompt_tokens = exc.usage.prompt_tokens

@@ -62,6 +62,22 @@ def _ensure_day_row(connection: Connection, owner: str, day: date) -> None:
     )
 
 
+def budget_exceeded() -> BudgetExceeded:
+    wait = seconds_to_midnight()
+    return BudgetExceeded(
+        details={"budget": get_settings().ai_token_budget_daily, "resets_in_seconds": wait},
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def check_budget(owner: str) -> None:
+    """Raise 429 `budget_exceeded` if today's tokens already reach the budget (no reservation;
+    for refusing early, e.g. before queueing a background job)."""
+    budget = get_settings().ai_token_budget_daily
+    if budget and usage_summary(owner).today_tokens >= budget:
+        raise budget_exceeded()
+
+
 def reserve(owner: str, estimate: int) -> Reservation:
     """Admit a call, or raise 429 `budget_exceeded` once today's tokens reach the budget.
 
@@ -84,10 +100,7 @@ def reserve(owner: str, estimate: int) -> Reservation:
             )
         admitted = connection.execute(statement).rowcount == 1
     if not admitted:
-        raise BudgetExceeded(
-            details={"budget": budget, "resets_in_seconds": seconds_to_midnight()},
-            headers={"Retry-After": str(seconds_to_midnight())},
-        )
+        raise budget_exceeded()
     return Reservation(owner, day, estimate)
 
 

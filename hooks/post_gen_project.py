@@ -35,6 +35,8 @@ MANIFEST: dict[str, list[str]] = {
         "src/{package}/api/recipes.py",
         "src/{package}/models/ai.py",
         "src/{package}/services/ai.py",
+        "src/{package}/services/ai_conversations.py",
+        "src/{package}/services/ai_usage.py",
         "tests/upstream.py",
         "tests/test_ai.py",
         "tests/test_ai_errors.py",

@@ -258,7 +258,10 @@ def wrk_load(
 def throughput(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     """Load from a separate process: wrk, or this script in its --load mode."""
     if shutil.which("wrk") and not args.python_load:
-        return wrk_load(url, headers, args.duration, args.connections)
+        result = wrk_load(url, headers, args.duration, args.connections)
+        if result["requests"]:
+            return result
+        log(f"wrk completed no request against {url}; measuring again with the Python generator")
     spec = json.dumps(
         {"url": url, "headers": headers, "duration": args.duration, "connections": args.connections}
     )
@@ -558,6 +561,8 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "samples": args.samples,
             "cpus": os.cpu_count(),
             "load_tool": "wrk" if shutil.which("wrk") and not args.python_load else "python",
+            # Other work on the machine skews every figure: compare runs at a similar load.
+            "load_average_at_start": round(os.getloadavg()[0], 2),
         }
         run(
             [str(venv / "bin" / "python"), "-m", "flask", "--app", package, "db", "upgrade"],
@@ -838,6 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     report = bench(args, root)
     report["seconds"] = round(time.monotonic() - started, 1)
+    report["settings"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
     print_report(report)
     path = args.report or root / "bench-report.json"
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -86,10 +86,14 @@ ADMIN_ONLY = re.compile(r"^/api/v1/users(/\\{[^}]+\\})?$")
 
 
 def _role(path):
+    if path == "/api/v1/auth/refresh":
+        return "REFRESH"  # takes the refresh token, not the access token
     return "ADMIN" if ADMIN_ONLY.match(path) else "USER"
 
 
 def _login(role):
+    kind = "refresh_token" if role == "REFRESH" else "access_token"
+    role = "USER" if role == "REFRESH" else role
     body = json.dumps(
         {"email": os.environ[f"FUZZ_{role}_EMAIL"], "password": os.environ["FUZZ_PASSWORD"]}
     ).encode()
@@ -97,12 +101,12 @@ def _login(role):
         BASE + "/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["data"]["access_token"]
+        return json.load(response)["data"][kind]
 
 
 @schemathesis.auth(cache_by_key=lambda case, ctx: _role(ctx.operation.path), refresh_interval=600)
 class Login:
-    """A fresh access token per role; schemathesis logs in again after a 401 (e.g. logout)."""
+    """A fresh token per role; schemathesis logs in again after a 401 (logout, rotation)."""
 
     def get(self, case, ctx):
         return _login(_role(ctx.operation.path))

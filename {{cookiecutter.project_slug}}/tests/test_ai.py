@@ -220,6 +220,22 @@ def test_structured_output_never_valid_is_502_with_usage_summed(
     assert usage["total_tokens"] == 45
 
 
+def test_streamed_structured_output_is_parsed_when_done(
+    ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    upstream.queue(Text('{"name": "Ada", "age": 36}'), Text('{"name": "Ada"}'))
+    body = {**HELLO, "response_schema": PERSON_SCHEMA}
+
+    valid = parse_events(post(ai_client, "stream", body, ai_headers).get_data(as_text=True))
+    invalid = parse_events(post(ai_client, "stream", body, ai_headers).get_data(as_text=True))
+
+    assert valid[-1] == ("done", valid[-1][1])
+    assert valid[-1][1]["parsed"] == {"name": "Ada", "age": 36}
+    assert invalid[-1][0] == "error"
+    assert invalid[-1][1]["code"] == "ai_provider_error"
+    assert "'age' is a required property" in invalid[-1][1]["details"]["errors"][0]["message"]
+
+
 def test_invalid_response_schema_is_422(
     ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:

@@ -281,6 +281,16 @@ def test_redis_outage_keeps_the_service_answering(
     recovered = client.get("/health")
     assert recovered.json is not None
     assert recovered.json["checks"]["redis"]["status"] == "ok"
+
+
+def test_probes_are_never_rate_limited(make_app: Callable[..., OpenAPI]) -> None:
+    client = make_app(rate_limit_default="2 per minute").test_client()
+    for _ in range(5):
+        assert client.get("/health/live").status_code == 200
+        assert client.get("/health/ready").status_code == 200
+    headers = sign_in(client)
+    statuses = [client.get(ITEMS, headers=headers).status_code for _ in range(3)]
+    assert statuses[-1] == 429  # the limit itself is in force elsewhere
 {%- if cookiecutter.use_auth %}
 
 
@@ -490,6 +500,20 @@ def test_odd_but_valid_json_is_stored_or_refused_never_500(
     # Whatever was stored must still read back: one bad row must not break the listing.
     listing = client.get(ITEMS, headers=headers)
     assert listing.status_code == 200, listing.get_data(as_text=True)[:500]
+
+
+def test_null_for_a_field_that_needs_a_value_is_422(
+    client: FlaskClient, headers: dict[str, str]
+) -> None:
+    created = client.post(ITEMS, json={"title": "Keep me"}, headers=headers)
+    item = f"{ITEMS}/{created.json['data']['id']}"  # type: ignore[index]
+    for field in ("title", "status", "properties"):
+        response = client.patch(item, json={field: None}, headers=headers)
+        assert_error(response, 422, "validation_error")
+    cleared = client.patch(item, json={"description": None, "price": None}, headers=headers)
+    assert cleared.status_code == 200
+    assert client.get(ITEMS, headers=headers).status_code == 200
+    assert client.get(item, headers=headers).json["data"]["title"] == "Keep me"  # type: ignore[index]
 
 
 def test_oversize_body_is_413(make_app: Callable[..., OpenAPI]) -> None:

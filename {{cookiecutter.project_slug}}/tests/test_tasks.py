@@ -32,12 +32,13 @@ from {{ cookiecutter.package_name }}.tasks import ITEMS_REPORT, backoff, celery_
 {%- endif %}
 
 REPORT_URL = "/api/v1/tasks/items-report"
+# No broker at all (whatever .env says): jobs run eagerly, inside the request.
+EAGER: dict[str, Any] = dict.fromkeys(("redis_url", "celery_broker_url", "celery_result_backend"))
 
 
 @pytest.fixture
 def app(make_app: Callable[..., OpenAPI]) -> OpenAPI:
-    # No REDIS_URL and no CELERY_BROKER_URL: eager mode.
-    return make_app(redis_url=None)
+    return make_app(**EAGER)
 {%- if cookiecutter.use_auth %}
 
 
@@ -206,7 +207,7 @@ def test_transient_failures_are_retried_until_success(
 def test_retries_are_bounded(
     make_app: Callable[..., OpenAPI], headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = make_app(redis_url=None, celery_max_retries=1).test_client()
+    client = make_app(**EAGER, celery_max_retries=1).test_client()
     calls = []
 
     def unavailable(*args: Any) -> Any:
@@ -267,7 +268,7 @@ def test_queued_jobs_are_counted(client: FlaskClient, headers: dict[str, str]) -
 def test_eager_mode_is_logged_and_shown_in_health(
     make_app: Callable[..., OpenAPI], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app = make_app(redis_url=None, log_level="WARNING")
+    app = make_app(**EAGER, log_level="WARNING")
     assert "eager mode" in capsys.readouterr().out  # the app logs to stdout
     worker = app.test_client().get("/health").json["checks"]["worker"]  # type: ignore[index]
     assert worker["status"] == "disabled"
@@ -275,7 +276,7 @@ def test_eager_mode_is_logged_and_shown_in_health(
 
 def test_a_broker_needs_a_redis_result_backend(make_app: Callable[..., OpenAPI]) -> None:
     with pytest.raises(SystemExit, match="CELERY_RESULT_BACKEND"):
-        make_app(redis_url=None, celery_broker_url="amqp://guest@127.0.0.1//")
+        make_app(**{**EAGER, "celery_broker_url": "amqp://guest@127.0.0.1//"})
 
 
 def test_backoff_grows_exponentially_honours_retry_after_and_is_capped() -> None:
@@ -307,7 +308,7 @@ JOB_BODY = {"messages": [{"role": "user", "content": "Say hello."}]}
 @pytest.fixture
 def ai_jobs(make_ai_app: Callable[..., OpenAPI]) -> OpenAPI:
     # Eager jobs against the stub provider; no transport retries, so failures reach the job.
-    return make_ai_app(redis_url=None, ai_max_retries=0)
+    return make_ai_app(**EAGER, ai_max_retries=0)
 
 
 def queue_ai_job(
@@ -403,7 +404,7 @@ def test_ai_job_body_is_validated(ai_jobs: OpenAPI, ai_headers: dict[str, str]) 
 def test_ai_job_is_refused_once_the_budget_is_spent(
     make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:
-    client = make_ai_app(redis_url=None, ai_token_budget_daily=10).test_client()
+    client = make_ai_app(**EAGER, ai_token_budget_daily=10).test_client()
     upstream.queue(Text("A long answer.", prompt_tokens=8, completion_tokens=8))
     assert task_data(client, queue_ai_job(client, ai_headers), ai_headers)["status"] == "SUCCESS"
 

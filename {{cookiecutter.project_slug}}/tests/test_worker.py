@@ -37,6 +37,12 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WAIT = 30.0  # seconds a job may take before the test fails
 START_WAIT = 60.0  # seconds a worker may take to start (imports on a busy machine)
+CI = os.environ.get("CI", "").lower() == "true"
+if TEST_REDIS_URL is None and not CI:  # under CI=true the `redis_url` fixture fails instead
+    pytest.skip(
+        "a real worker needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/1 to run these",
+        allow_module_level=True,
+    )
 # Settings shared by the worker and the test app: redelivery after 2 s, short retry waits.
 JOB_SETTINGS: dict[str, Any] = {
     "celery_visibility_timeout": 2,
@@ -117,19 +123,18 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    if TEST_REDIS_URL:
-        return TEST_REDIS_URL
-    reason = "a real worker needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/1 to run these"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the service must be there)", pytrace=False)
-    pytest.skip(reason)
+    if TEST_REDIS_URL is None:
+        pytest.fail("CI=true, but TEST_REDIS_URL is not set: the worker needs Redis", pytrace=False)
+    return TEST_REDIS_URL
 
 
 @pytest.fixture(scope="module")
-def job_settings({% if cookiecutter.ai_provider != "none" %}upstream_server: Upstream{% endif %}) -> dict[str, Any]:
+def job_settings(redis_url: str{% if cookiecutter.ai_provider != "none" %}, upstream_server: Upstream{% endif %}) -> dict[str, Any]:
     """Settings of both the test app and the worker."""
     return {
         **JOB_SETTINGS,
+        "celery_broker_url": redis_url,
+        "celery_result_backend": redis_url,
         "celery_queue": f"test-{uuid.uuid4().hex[:12]}",
 {%- if cookiecutter.ai_provider != "none" %}
         **AI_TEST_SETTINGS,

@@ -7,6 +7,7 @@ from typing import Any
 import click
 from flask_openapi3 import Info, OpenAPI
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 {%- if cookiecutter.use_nginx %}
 from werkzeug.middleware.proxy_fix import ProxyFix
 {%- endif %}
@@ -53,7 +54,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
         MAX_CONTENT_LENGTH=settings.max_content_length,
         TESTING=settings.app_env == "testing",
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
-        RATELIMIT_DEFAULT=settings.rate_limit_default,
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
@@ -95,11 +95,14 @@ def load_settings(config: Settings | dict[str, Any] | None) -> Settings:
     try:
         return Settings(**(config or {}))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
-            for error in exc.errors()
-        )
+        problems = "; ".join(_describe(error) for error in exc.errors())
         raise SystemExit(f"Invalid settings: {problems}") from None
+
+
+def _describe(error: ErrorDetails) -> str:
+    setting = "_".join(str(part) for part in error["loc"]).upper()
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{setting}: {message}" if setting else message
 
 
 def _running_db_command() -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 {%- if cookiecutter.use_auth %}
+import re
 import secrets
 {%- endif %}
 import sys
@@ -27,7 +28,7 @@ from .errors import APIError
 from .extensions import db, get_settings
 from .models.item import Item
 {%- if cookiecutter.use_auth %}
-from .models.user import PASSWORD_MIN_LENGTH, ROLES, User
+from .models.user import EMAIL_PATTERN, PASSWORD_MIN_LENGTH, ROLES, User
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
 from .services.ai import check_connection
@@ -195,6 +196,8 @@ def db_seed({% if cookiecutter.use_auth %}email: str, password: str | None{% end
 @one_line_errors
 def users_create(email: str, password: str, full_name: str, role: str) -> None:
     """Create a user (the only way to make the first admin)."""
+    if not re.match(EMAIL_PATTERN, email):
+        raise click.ClickException(f"{email!r} is not an email address")
     if len(password) < PASSWORD_MIN_LENGTH:
         raise click.ClickException(f"the password needs {PASSWORD_MIN_LENGTH} characters or more")
     user = create_user(email, password, full_name, role=role)  # type: ignore[arg-type]

@@ -118,7 +118,11 @@ def get_settings() -> Settings:
 
 db = Database()
 redis_store = RedisClient()
-limiter = AppLimiter(key_func=get_remote_address)
+# A callable: each app's own RATE_LIMIT_DEFAULT, read per request.
+limiter = AppLimiter(
+    key_func=get_remote_address,
+    default_limits=[lambda: get_settings().rate_limit_default],
+)
 cors = CORS()
 {%- if cookiecutter.use_auth %}
 jwt = JWTManager()

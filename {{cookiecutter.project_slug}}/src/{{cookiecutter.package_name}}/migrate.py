@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -32,16 +34,39 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def ensure_sqlite_directory(database_url: str) -> None:
-    """SQLite creates the file but not its directory (e.g. instance/ on a fresh clone)."""
+def sqlite_file(database_url: str) -> Path | None:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        return Path(url.database)
+    return None
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """One process at a time (gunicorn starts several workers at once)."""
+    if sys.platform == "win32":  # no gunicorn there, so no concurrent starts either
+        yield
+        return
+    import fcntl
+
+    with lock_file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    ensure_sqlite_directory(database_url)
-    command.upgrade(alembic_config(database_url), revision)
+    database_file = sqlite_file(database_url)
+    if database_file is None:
+        command.upgrade(alembic_config(database_url), revision)
+        return
+    # SQLite creates the file but not its directory (instance/ on a fresh clone), and its DDL
+    # is not transactional: workers migrating side by side would trip over each other.
+    database_file.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(database_file.with_name(database_file.name + ".migrate.lock")):
+        command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str = "-1") -> None:

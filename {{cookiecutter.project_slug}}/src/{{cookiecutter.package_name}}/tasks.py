@@ -1,8 +1,8 @@
 """Background jobs: the Celery app, built from the same settings as the web app, and its tasks.
 
-`celery -A {{ cookiecutter.package_name }}.tasks worker` runs them. Every job runs inside a Flask
-app context (one app per worker process). A job is acknowledged only once it has finished, so the
-job of a worker that dies is redelivered; transient upstream failures are retried with exponential
+Run them with `celery -A {{ cookiecutter.package_name }}.tasks worker`. Every job runs inside a
+Flask app context (one app per worker process). A job is acknowledged only once it has finished,
+so the job of a worker that dies is redelivered; transient failures are retried with exponential
 backoff. Without a broker (neither CELERY_BROKER_URL nor REDIS_URL) jobs run eagerly, inside the
 request that queues them: fine for development, not for production.
 """
@@ -365,8 +365,8 @@ def _worker_settings() -> Settings:
     return load_settings(None)
 
 
-# `celery -A {{ cookiecutter.package_name }}.tasks worker` finds this app; its settings are read
-# from the environment when the worker starts (never by the web process, which has its own).
+# What `celery -A {{ cookiecutter.package_name }}.tasks worker` runs. Its settings are read from
+# the environment when a worker starts, never by the web process (which has its own app).
 celery_app = FlaskCelery(_worker_settings)
 
 

@@ -54,7 +54,20 @@ AI_ERRORS: dict[str | int, Any] = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: 
 SSE_DOC = {
     "description": "Server-sent events: `delta` {content} ..., then `done` {finish_reason, "
     "usage} or `error` {code, message}.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    # On OpenAPI 3.0/3.1 the schema of text/event-stream describes one event (as parsed by
+    # clients and checkers such as schemathesis), not the whole body.
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": ["delta", "done", "error"]},
+                    "data": {"type": "string"},
+                },
+            }
+        }
+    },
 }
 
 

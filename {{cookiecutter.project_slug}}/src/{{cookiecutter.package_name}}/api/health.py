@@ -7,9 +7,13 @@ from flask_openapi3 import APIBlueprint, Tag
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from ..extensions import limiter
 from ..services.health import HealthReport, check_database, health_report
 
 health_bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
+# Probes and scrapes are never rate limited: a 429 would read as "down", and /health/live
+# must not touch Redis (the limiter's storage) at all.
+limiter.exempt(health_bp)
 
 
 class LiveStatus(BaseModel):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
 
@@ -63,11 +64,26 @@ class ItemCreate(StrictBody):
 
 
 class ItemUpdate(StrictBody):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    """Omitted fields keep their value; null clears the nullable ones (description, price).
+
+    title, status and properties must have a value, so null is refused for them (422), and the
+    schema does not offer it.
+    """
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | SkipJsonSchema[None] = (
+        None
+    )
     description: str | None = Field(default=None, max_length=5000)
-    status: ItemStatus | None = None
+    status: ItemStatus | SkipJsonSchema[None] = None
     price: float | None = Field(default=None, ge=0, le=1e12)
-    properties: dict[str, Any] | None = None
+    properties: dict[str, Any] | SkipJsonSchema[None] = None
+
+    @field_validator("title", "status", "properties")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:  # only an explicit null gets here: defaults are not validated
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class ItemOut(BaseModel):

@@ -50,7 +50,7 @@ from fuzz import (
     run,
 )
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 UNTHROTTLED = "100000000 per minute"
 PASSWORD = "bench-" + secrets.token_urlsafe(12)
 TARGETS = {
@@ -83,6 +83,9 @@ class Upstream(BaseHTTPRequestHandler):
     """Just enough of OpenAI's chat completions: a JSON reply, or an SSE stream of chunks."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body would wait
+    # for the client's delayed ACK (40 ms on Linux) and the stub would measure the kernel.
+    disable_nagle_algorithm = True
     chunk_delay = 0.002
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -279,6 +279,21 @@ def test_a_broker_needs_a_redis_result_backend(make_app: Callable[..., OpenAPI])
         make_app(**{**EAGER, "celery_broker_url": "amqp://guest@127.0.0.1//"})
 
 
+def test_an_unreachable_queue_is_503(
+    make_app: Callable[..., OpenAPI], headers: dict[str, str]
+) -> None:
+    nowhere = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    client = make_app(
+        **{**EAGER, "celery_broker_url": nowhere, "celery_result_backend": nowhere}
+    ).test_client()
+    for response in (
+        client.post(REPORT_URL, headers=headers),
+        client.get("/api/v1/tasks/4f0c3bfa-0f6a-4b8e-9d5e-2c7a1d1e9b10", headers=headers),
+    ):
+        assert response.status_code == 503
+        assert response.json["code"] == "service_unavailable"  # type: ignore[index]
+
+
 def test_backoff_grows_exponentially_honours_retry_after_and_is_capped() -> None:
     settings = Settings(celery_retry_backoff=1.0, celery_retry_backoff_max=30.0)
     error = RuntimeError("reset")

@@ -3,6 +3,7 @@
 While the Redis key named by WORKER_HOLD_KEY holds "before" (or "after"), a job stops before its
 body runs (or after it ran, before its message is acknowledged), writes its id to
 `<key>:holding` and waits until the key is deleted: the test kills the worker right then.
+`<key>:runs:<task id>` and `<key>:done:<task id>` count how often each job started and ended.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ MAX_HOLD = 30.0  # seconds: a forgotten hold cannot wedge the worker for long
 
 def hold(phase: str, task_id: str) -> None:
     with redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True) as client:
+        # How often each job started and finished running.
+        client.incr(f"{HOLD_KEY}:{'runs' if phase == 'before' else 'done'}:{task_id}")
         if client.get(HOLD_KEY) != phase:
             return
         client.set(f"{HOLD_KEY}:holding", task_id)

@@ -21,7 +21,13 @@ from typing import Any, Literal, TypeVar
 
 import redis
 from celery import Celery, Task, shared_task
-from celery.signals import setup_logging, worker_ready, worker_shutdown
+from celery.signals import (
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 from flask import Flask, current_app, has_app_context
 from prometheus_client.core import REGISTRY, CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -375,6 +381,17 @@ def _worker_logging(**_: Any) -> None:
     configure_logging(celery_app.service_settings)
 
 
+def _warm_up(**_: Any) -> None:
+    # Build the app as the worker starts: bad settings fail at once, and the first job is not
+    # slowed down by imports{% if cookiecutter.ai_provider != "none" %} (the provider's SDK included){% endif %}.
+{%- if cookiecutter.ai_provider != "none" %}
+    with worker_flask_app().app_context():
+        ai.get_provider()
+{%- else %}
+    worker_flask_app()
+{%- endif %}
+
+
 _heartbeat_stop = threading.Event()
 
 
@@ -401,6 +418,8 @@ def _stop_heartbeat(**_: Any) -> None:
 
 
 setup_logging.connect(_worker_logging)
+worker_init.connect(_warm_up)  # the solo and threads pools run jobs in this process
+worker_process_init.connect(_warm_up)  # each prefork child
 worker_ready.connect(_start_heartbeat)
 worker_shutdown.connect(_stop_heartbeat)
 

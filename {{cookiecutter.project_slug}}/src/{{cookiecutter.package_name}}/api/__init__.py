@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+{%- if cookiecutter.ai_provider != "none" %}
+from typing import Any
+{%- endif %}
 
 from flask import Response, jsonify, render_template_string, request
 from flask_openapi3 import OpenAPI
+{%- if cookiecutter.ai_provider != "none" %}
+from flask_openapi3.models.media_type import MediaType
+from flask_openapi3.models.request_body import RequestBody
+{%- endif %}
 from flask_openapi3.models.response import Response as OpenAPIResponse
 from flask_openapi3_swagger.templates import swagger_html_string
 
 from ..errors import BadRequest, RequestValidationFailed, UnsupportedMediaType
 {%- if cookiecutter.ai_provider != "none" %}
-from .ai import ai_bp
+from .ai import SSE_DOC, ai_bp
 {%- endif %}
 {%- if cookiecutter.use_auth %}
 from .auth import auth_bp
@@ -134,6 +141,9 @@ def register_api(app: OpenAPI) -> None:
     ]:
         app.register_api(blueprint)
     document_body_errors(app)
+{%- if cookiecutter.ai_provider != "none" %}
+    document_streams(app)
+{%- endif %}
 
 
 # What check_json_body (and MAX_CONTENT_LENGTH) may answer to any request that can carry a body.
@@ -147,8 +157,33 @@ def document_body_errors(app: OpenAPI) -> None:
         for operation in (item.post, item.put, item.patch):
             if operation is None:
                 continue
+            if operation.responses is None:
+                operation.responses = {}
             for status, description in BODY_ERRORS.items():
                 if status not in operation.responses:
                     operation.responses[status] = OpenAPIResponse.model_validate(
                         {"description": description, "content": error}
                     )
+{%- if cookiecutter.ai_provider != "none" %}
+
+
+def document_streams(app: OpenAPI) -> None:
+    """A body with a `stream` flag can turn the JSON reply into server-sent events: the 200
+    response of such an operation documents both media types."""
+    documented: Any = SSE_DOC["content"]
+    events = MediaType.model_validate(documented["text/event-stream"])
+    for item in app.paths.values():
+        operation = item.post
+        if operation is None or not isinstance(operation.requestBody, RequestBody):
+            continue
+        body = operation.requestBody.content.get("application/json")
+        ref = getattr(body.media_type_schema, "ref", None) if body is not None else None
+        if not ref:
+            continue
+        schema = app.components_schemas.get(ref.rsplit("/", 1)[-1])
+        ok = (operation.responses or {}).get("200")
+        if schema is None or ok is None or ok.content is None:
+            continue
+        if "stream" in (schema.properties or {}):
+            ok.content.setdefault("text/event-stream", events)
+{%- endif %}

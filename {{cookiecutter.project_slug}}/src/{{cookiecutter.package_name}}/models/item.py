@@ -63,6 +63,9 @@ class ItemCreate(StrictBody):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
+ItemTitle = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class ItemUpdate(StrictBody):
     """Omitted fields keep their value; null clears the nullable ones (description, price).
 
@@ -70,9 +73,7 @@ class ItemUpdate(StrictBody):
     schema does not offer it.
     """
 
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] | SkipJsonSchema[None] = (
-        None
-    )
+    title: ItemTitle | SkipJsonSchema[None] = None
     description: str | None = Field(default=None, max_length=5000)
     status: ItemStatus | SkipJsonSchema[None] = None
     price: float | None = Field(default=None, ge=0, le=1e12)

@@ -21,7 +21,7 @@ nox.options.sessions = ["lint", "bake", "variants"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
-LINTED = ["hooks", "tests", "noxfile.py"]
+LINTED = ["hooks", "tests", "tools", "noxfile.py"]
 TEST_REQUIREMENTS = ["pytest>=8", "pytest-xdist>=3.6", "pytest-cookies>=0.7", "cookiecutter>=2.6"]
 
 

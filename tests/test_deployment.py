@@ -344,7 +344,7 @@ def test_gunicorn_settings_come_from_the_environment(cookies: Any) -> None:
     script = (
         "import json, runpy; c = runpy.run_path('gunicorn.conf.py'); "
         "print(json.dumps({k: c[k] for k in ('bind', 'workers', 'threads', 'timeout', "
-        "'worker_class', 'keepalive', 'accesslog')}))"
+        "'worker_class', 'keepalive', 'accesslog', 'max_requests')}))"
     )
 
     def settings(**env: str) -> dict[str, Any]:
@@ -360,6 +360,8 @@ def test_gunicorn_settings_come_from_the_environment(cookies: Any) -> None:
     assert defaults["bind"] == "0.0.0.0:8000"
     assert 1 <= defaults["workers"] <= 8
     assert defaults["accesslog"] is None
+    assert defaults["max_requests"] == 0  # no worker restarts unless asked for
+    assert settings(GUNICORN_MAX_REQUESTS="5000")["max_requests"] == 5000
     custom = settings(WEB_CONCURRENCY="3", GUNICORN_THREADS="5", GUNICORN_TIMEOUT="33", PORT="9000")
     assert (custom["workers"], custom["threads"], custom["timeout"]) == (3, 5, 33)
     assert custom["bind"] == "0.0.0.0:9000"

@@ -130,6 +130,27 @@ def clean_env(project: Path) -> dict[str, str]:
     return env
 
 
+def runs_without_services(combo: dict[str, Any]) -> bool:
+    """The variants whose suite also runs as on a laptop with no PostgreSQL, Redis or nginx:
+    every ai_provider with and without auth (SQLite, in-memory limits, cache and revocation)."""
+    return not combo["use_celery"] and not combo["use_nginx"]
+
+
+def laptop_env(env: dict[str, str]) -> dict[str, str]:
+    """No service URLs and no CI flag: service-backed tests skip, saying how to enable them."""
+    return {
+        key: value
+        for key, value in env.items()
+        if key not in {"CI", "TEST_DATABASE_URL", "TEST_REDIS_URL"}
+    }
+
+
+def unexplained_skips(output: str) -> list[str]:
+    """`-rs` lines whose reason does not say which setting would run the test."""
+    skips = re.findall(r"^SKIPPED \[\d+\] (.+)$", output, re.MULTILINE)
+    return [line for line in skips if not re.search(r"\bset \w+=?", line)]
+
+
 def run_step(args: list[str], project: Path, env: dict[str, str]) -> tuple[bool, str]:
     try:
         result = subprocess.run(
@@ -196,21 +217,35 @@ def test_variant(
         }
         failures: list[str] = []
         bin_dir = project / ".venv" / "bin"
-        for name, args in (
+        pytest_args = [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider"]
+        steps = [
             (
                 "ruff check",
                 [str(bin_dir / "ruff"), "check", "--no-cache", "--output-format=concise", "."],
+                test_env,
             ),
-            ("ruff format", [str(bin_dir / "ruff"), "format", "--check", "--no-cache", "."]),
-            ("mypy", [str(bin_dir / "mypy")]),
-            ("pytest", [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider"]),
-        ):
+            (
+                "ruff format",
+                [str(bin_dir / "ruff"), "format", "--check", "--no-cache", "."],
+                test_env,
+            ),
+            ("mypy", [str(bin_dir / "mypy")], test_env),
+            ("pytest", pytest_args, test_env),
+        ]
+        if runs_without_services(combo):
+            steps.append(("pytest without services", [*pytest_args, "-rs"], laptop_env(env)))
+        for name, args, step_env in steps:
             started = time.monotonic()
-            ok, output = run_step(args, project, test_env)
+            ok, output = run_step(args, project, step_env)
             seconds = time.monotonic() - started
             timings.append(f"{name} {seconds:.1f} s")
+            if ok and name == "pytest without services":
+                unexplained = unexplained_skips(output)
+                if unexplained:
+                    ok = False
+                    output = "skips that do not say how to run them:\n" + "\n".join(unexplained)
             if not ok:
-                names = failed_tests(output) if name == "pytest" else []
+                names = failed_tests(output) if name.startswith("pytest") else []
                 listed = "".join(f"\n  {test}" for test in names)
                 failures.append(f"== {name} failed ({seconds:.1f} s){listed}\n{tail(output)}")
         record_property("timings", ", ".join(timings))

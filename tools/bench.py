@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz import (
+from harness import (
     DEFAULT_DATABASE_URL,
     TEMPLATE,
     Environments,
@@ -47,6 +47,7 @@ from fuzz import (
     Server,
     free_port,
     http_json,
+    log,
     run,
 )
 
@@ -740,10 +741,6 @@ def bake_default(template: Path, output: Path) -> Path:
     )
     (project,) = (path for path in output.iterdir() if path.is_dir())
     return project
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 def print_report(report: dict[str, Any]) -> None:

@@ -31,8 +31,10 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Longer than a reverse proxy's idle upstream keepalive (60 s), so the proxy closes first.
 keepalive = _int("GUNICORN_KEEPALIVE", 75)
 
-# Recycle workers now and then to bound slow leaks; jitter avoids restarting all at once.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+# Worker recycling is off (gunicorn's default): a new worker imports the whole app again, which
+# stalls its requests for a second or so. Set GUNICORN_MAX_REQUESTS to bound a slow leak; the
+# jitter keeps workers from restarting all at once.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 
 # The app writes its own JSON access log line per request; gunicorn's would repeat it.

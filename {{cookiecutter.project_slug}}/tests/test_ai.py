@@ -346,6 +346,20 @@ def test_usage_reports_totals_and_budget(
     }
 
 
+def test_budgets_and_daily_totals_beyond_32_bits(
+    make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    client = make_ai_app(ai_token_budget_daily=4_000_000_000).test_client()
+    upstream.queue(*[Text("big", prompt_tokens=1_500_000_000, completion_tokens=1)] * 2)
+
+    statuses = [post(client, "complete", HELLO, ai_headers).status_code for _ in range(2)]
+    usage = json_body(client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
+
+    assert statuses == [200, 200]
+    assert usage["today_tokens"] == 3_000_000_002
+    assert usage["remaining"] == 999_999_998
+
+
 def test_budget_refuses_once_used_up_and_the_crossing_call_completes(
     make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:

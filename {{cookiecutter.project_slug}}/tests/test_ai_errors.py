@@ -62,9 +62,26 @@ def test_long_retry_after_is_passed_on_instead_of_waited_for(
 
     assert time.perf_counter() - started < 10  # did not sit out the two minutes
     assert response.status_code == 503
-    # flask-limiter restates it against its own clock, rounding down by a second or so
-    assert 110 <= int(response.headers["Retry-After"]) <= 120
+    assert response.headers["Retry-After"] == "120"
     assert len(upstream.requests) == 1
+
+
+def test_short_retry_after_reaches_the_client_unchanged(
+    ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    # Longer than the retry loop waits, shorter than any rate-limit window.
+    upstream.queue(Status(429, headers={"Retry-After": "45"}))
+
+    response = complete(ai_client, ai_headers)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "45"
+    # A successful reply tells nobody to retry; the rate-limit headers stay.
+    upstream.queue(Text("fine"))
+    ok = complete(ai_client, ai_headers)
+    assert ok.status_code == 200
+    assert "Retry-After" not in ok.headers
+    assert int(ok.headers["X-RateLimit-Remaining"]) >= 0
 
 
 def test_server_errors_exhausted_are_502(

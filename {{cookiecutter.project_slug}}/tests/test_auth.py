@@ -149,6 +149,23 @@ def test_logout_revokes_the_access_token_at_once(
     assert after.json["code"] == "token_revoked"
 
 
+def test_logout_ends_the_session_refresh_token_included(
+    client: FlaskClient, register: Callable[..., dict[str, Any]]
+) -> None:
+    tokens = register()
+    other = client.post(REFRESH, headers=bearer(register()["refresh_token"]))
+
+    assert client.post(LOGOUT, headers=bearer(tokens["access_token"])).status_code == 200
+
+    refused = client.post(REFRESH, headers=bearer(tokens["refresh_token"]))
+    assert refused.status_code == 401
+    assert refused.json is not None
+    assert refused.json["code"] == "token_revoked"
+    assert other.status_code == 200  # another session is untouched
+    assert other.json is not None
+    assert client.get(ME, headers=bearer(other.json["data"]["access_token"])).status_code == 200
+
+
 def test_logout_accepts_an_empty_json_body(
     client: FlaskClient, auth_headers: dict[str, str]
 ) -> None:

@@ -44,6 +44,22 @@ def test_operations_have_responses_and_schemas(client: FlaskClient) -> None:
             if body:
                 ref = body["content"]["application/json"]["schema"]["$ref"]
                 assert ref.rsplit("/", 1)[-1] in schemas
+
+
+def test_answers_from_before_the_app_are_documented(client: FlaskClient) -> None:
+    """What the HTTP server or the body guard answer on their own is in the document too, so a
+    client (or a fuzzer) never meets an undocumented status."""
+    spec = client.get("/openapi.json").json
+    assert spec is not None
+    listing = spec["paths"]["/api/v1/items"]["get"]["responses"]
+    assert set(listing["414"]["content"]) == {"text/html"}
+    create = spec["paths"]["/api/v1/items"]["post"]["responses"]
+    assert {"400", "413", "415"} <= set(create)
+    assert create["415"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorEnvelope")
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if operation.get("parameters"):
+                assert "414" in operation["responses"], (method, path)
 {%- if cookiecutter.use_auth %}
 
 

@@ -11,6 +11,7 @@ from .conftest import PASSWORD, bearer
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
+REFRESH = "/api/v1/auth/refresh"
 
 
 def test_me_and_profile_update(client: FlaskClient, auth_headers: dict[str, str]) -> None:
@@ -45,6 +46,8 @@ def test_change_password(client: FlaskClient, register: Callable[..., dict[str, 
         json={"current_password": PASSWORD, "new_password": "another-password"},
     )
     assert ok.status_code == 200
+    assert ok.json is not None
+    assert client.get(ME, headers=bearer(ok.json["data"]["access_token"])).status_code == 200
     old = client.post("/api/v1/auth/login", json={"email": "pw@example.com", "password": PASSWORD})
     assert old.status_code == 401
     new = client.post(
@@ -96,3 +99,33 @@ def test_admin_updates_are_validated(
     assert demote_self.status_code == 409
     not_admin = client.patch(f"{USERS}/{me['id']}", headers=auth_headers, json={"role": "user"})
     assert not_admin.status_code == 403
+
+
+def test_changing_the_password_signs_out_every_other_session(
+    client: FlaskClient, register: Callable[..., dict[str, Any]]
+) -> None:
+    laptop = register("two@example.com")
+    login = client.post(
+        "/api/v1/auth/login", json={"email": "two@example.com", "password": PASSWORD}
+    )
+    assert login.json is not None
+    phone = login.json["data"]
+
+    changed = client.put(
+        f"{ME}/password",
+        headers=bearer(laptop["access_token"]),
+        json={"current_password": PASSWORD, "new_password": "another-password"},
+    )
+    assert changed.status_code == 200
+    assert changed.json is not None
+    fresh = changed.json["data"]
+
+    for token in (phone["access_token"], laptop["access_token"]):
+        refused = client.get(ME, headers=bearer(token))
+        assert refused.status_code == 401
+        assert refused.json is not None
+        assert refused.json["code"] == "token_revoked"
+    for token in (phone["refresh_token"], laptop["refresh_token"]):
+        assert client.post(REFRESH, headers=bearer(token)).status_code == 401
+    assert client.get(ME, headers=bearer(fresh["access_token"])).status_code == 200
+    assert client.post(REFRESH, headers=bearer(fresh["refresh_token"])).status_code == 200

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("token_version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -97,8 +98,8 @@ def upgrade() -> None:
         "ai_daily_usage",
         sa.Column("owner", sa.String(length=100), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("tokens", sa.Integer(), nullable=False),
-        sa.Column("reserved", sa.Integer(), nullable=False),
+        sa.Column("tokens", sa.BigInteger(), nullable=False),
+        sa.Column("reserved", sa.BigInteger(), nullable=False),
         sa.Column("requests", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("owner", "day"),
     )

@@ -22,6 +22,9 @@ from .observability import configure_logging, init_observability
 from .services.auth import configure_jwt
 {%- endif %}
 from .settings import APP_VERSION, Settings
+{%- if cookiecutter.use_celery %}
+from .tasks import init_celery
+{%- endif %}
 
 __version__ = APP_VERSION
 {%- if cookiecutter.use_auth %}
@@ -81,6 +84,9 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
     jwt.init_app(app)
 {%- endif %}
 
+{%- if cookiecutter.use_celery %}
+    init_celery(app)  # each Flask app gets its own Celery app, from its settings
+{%- endif %}
     init_observability(app)
     register_error_handlers(app)
     register_api(app)

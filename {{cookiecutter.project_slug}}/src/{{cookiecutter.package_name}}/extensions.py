@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from flask import Flask, current_app, g
+from flask import Flask, Response, current_app, g
 from flask_cors import CORS
 {%- if cookiecutter.use_auth %}
 from flask_jwt_extended import JWTManager
@@ -99,16 +99,35 @@ class RedisClient:
         return client
 
 
-class AppLimiter(Limiter):
-    """flask-limiter's Limiter; each app it is bound to starts with its storage marked healthy.
+# flask-limiter writes the time to its window's reset into this header on every response; it
+# becomes `Retry-After` only on the limiter's own 429s (see `AppLimiter`).
+LIMIT_RETRY_AFTER_HEADER = "X-RateLimit-Retry-After"
 
-    The limiter object is module-level, so a second app in the same process (tests, the CLI)
-    would otherwise inherit a "storage is down" flag from the previous one.
+
+class AppLimiter(Limiter):
+    """flask-limiter's Limiter, with two changes for an app factory and an LLM gateway.
+
+    - Each app it is bound to starts with its storage marked healthy: the limiter object is
+      module-level, so a second app in the same process (tests, the CLI) would otherwise inherit
+      a "storage is down" flag from the previous one.
+    - `Retry-After` is left alone unless the limiter itself refused the request. flask-limiter
+      would stamp the reset of the default limit's window on every response, so a provider's
+      "retry in 5 s" would reach the client as "retry in 59 s".
     """
 
     def init_app(self, app: Flask) -> None:
+        app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", LIMIT_RETRY_AFTER_HEADER)
+        # Added before the limiter's own hook, so it runs after it: Flask runs the last added first.
+        app.after_request(_retry_after_for_limited_only)
         super().init_app(app)
         self._storage_dead = False
+
+
+def _retry_after_for_limited_only(response: Response) -> Response:
+    reset = response.headers.pop(LIMIT_RETRY_AFTER_HEADER, None)
+    if response.status_code == 429 and reset is not None and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(max(1, int(reset)))
+    return response
 
 
 def get_settings() -> Settings:

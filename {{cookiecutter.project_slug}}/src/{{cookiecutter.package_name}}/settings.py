@@ -57,7 +57,9 @@ class Settings(BaseSettings):
 {%- endif %}
     ai_timeout: float = Field(default=30.0, gt=0)
     ai_max_retries: int = Field(default=2, ge=0, le=10)
-    ai_token_budget_daily: int = Field(default=100_000, ge=0)
+    ai_token_budget_daily: int = Field(
+        default=100_000, ge=0, le=10**12, description="tokens per caller per UTC day; 0: no budget"
+    )
     ai_cache_ttl: int = Field(default=3600, ge=0, description="seconds; 0 turns the cache off")
     ai_retry_backoff: float = Field(default=0.5, ge=0, description="first retry wait, seconds")
     rate_limit_ai: str = "30 per minute"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from types import ModuleType
 from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
@@ -149,3 +150,27 @@ def parse_retry_after(headers: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def translate_sdk_error(exc: Exception, sdk: ModuleType) -> ProviderError:
+    """An official SDK's exception as the provider protocol's error; anything else is re-raised.
+
+    `sdk` is the SDK's module; the official SDKs name these exceptions alike
+    (APITimeoutError, APIConnectionError, APIStatusError, APIError).
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderTimeoutError("The AI provider did not answer in time.")
+    if isinstance(exc, sdk.APIConnectionError):
+        return ProviderUnavailableError("The AI provider cannot be reached.")
+    if isinstance(exc, sdk.APIStatusError):
+        status: int = exc.status_code
+        return status_error(
+            status,
+            f"The AI provider answered HTTP {status}: {exc.message}",
+            parse_retry_after(exc.response.headers),
+        )
+    if isinstance(exc, (ValueError, sdk.APIError)):  # ValueError: malformed JSON
+        return ProviderBadReplyError(f"The AI provider's reply could not be read: {exc}")
+    raise exc

@@ -23,6 +23,7 @@ from .ai import SSE_DOC, ai_bp
 {%- if cookiecutter.use_auth %}
 from .auth import auth_bp
 {%- endif %}
+from .blueprint import API_PREFIX
 from .health import health_bp
 from .items import items_bp
 {%- if cookiecutter.ai_provider != "none" %}
@@ -35,7 +36,6 @@ from .tasks import tasks_bp
 from .users import users_bp
 {%- endif %}
 
-API_PREFIX = "/api/v1"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Deeper bodies are refused: Python's parser and pydantic's serializer both give out past a few
 # hundred levels, and a stored value too deep to serialize would break every later read of it.
@@ -141,6 +141,7 @@ def register_api(app: OpenAPI) -> None:
     ]:
         app.register_api(blueprint)
     document_body_errors(app)
+    document_uri_limit(app)
 {%- if cookiecutter.ai_provider != "none" %}
     document_streams(app)
 {%- endif %}
@@ -164,6 +165,26 @@ def document_body_errors(app: OpenAPI) -> None:
                     operation.responses[status] = OpenAPIResponse.model_validate(
                         {"description": description, "content": error}
                     )
+
+
+# The HTTP server, not the app, answers a request line longer than it accepts (gunicorn's
+# limit_request_line, 4094 bytes by default; nginx's large_client_header_buffers, 8 KiB) with a
+# short HTML page: no envelope is possible there, so it is documented as what it is.
+URI_TOO_LONG = {
+    "description": "URI Too Long: the request line is longer than the HTTP server accepts",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
+def document_uri_limit(app: OpenAPI) -> None:
+    """Add 414 to every operation whose URL carries parameters (path or query)."""
+    for item in app.paths.values():
+        for operation in (item.get, item.post, item.put, item.patch, item.delete):
+            if operation is None or not operation.parameters:
+                continue
+            if operation.responses is None:
+                operation.responses = {}
+            operation.responses.setdefault("414", OpenAPIResponse.model_validate(URI_TOO_LONG))
 {%- if cookiecutter.ai_provider != "none" %}
 
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response{% if not cookiecutter.use_auth %}, request{% endif %}, stream_with_context
-from flask_openapi3 import APIBlueprint, Tag
 
 from ..ai.base import Message
 from ..models.ai import (
@@ -35,20 +34,12 @@ from ..services import ai_conversations as conversations
 from ..services.ai_usage import enforce_rate_limit, usage_summary
 {%- if cookiecutter.use_auth %}
 from ..services.auth import current_user, current_writer
+from .blueprint import WRITE_ERRORS, api_blueprint
+{%- else %}
+from .blueprint import api_blueprint
 {%- endif %}
 
-ai_bp = APIBlueprint(
-    "ai",
-    __name__,
-    url_prefix="/api/v1/ai",
-    abp_tags=[Tag(name="ai")],
-{%- if cookiecutter.use_auth %}
-    abp_security=[{"bearer": []}],
-    abp_responses={401: ErrorEnvelope, 403: ErrorEnvelope, 422: ErrorEnvelope, 429: ErrorEnvelope},
-{%- else %}
-    abp_responses={422: ErrorEnvelope, 429: ErrorEnvelope},
-{%- endif %}
-)
+ai_bp = api_blueprint("ai", __name__{% if cookiecutter.use_auth %}, errors=WRITE_ERRORS{% endif %})
 
 AI_ERRORS: dict[str | int, Any] = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope}
 SSE_DOC = {

@@ -49,6 +49,6 @@ def refresh() -> Response:
 
 @auth_bp.post("/logout", security=BEARER, responses={200: Envelope[None], 401: ErrorEnvelope})
 def logout() -> Response:
-    """Revoke the access token of this request, at once."""
+    """End the session of this access token: it and its refresh token are revoked at once."""
     service.logout()
     return envelope(None, message="Logged out.")

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_openapi3 import APIBlueprint, Tag
 
 from ..models.item import ItemCreate, ItemOut, ItemPage, ItemPath, ItemQuery, ItemStats, ItemUpdate
 from ..responses import Envelope, ErrorEnvelope, envelope
 from ..services import items as service
 {%- if cookiecutter.use_auth %}
 from ..services.auth import current_user, current_writer
+from .blueprint import WRITE_ERRORS, api_blueprint
+{%- else %}
+from .blueprint import api_blueprint
 {%- endif %}
 
-items_bp = APIBlueprint(
-    "items",
-    __name__,
-    url_prefix="/api/v1/items",
-    abp_tags=[Tag(name="items")],
-{%- if cookiecutter.use_auth %}
-    abp_security=[{"bearer": []}],
-    abp_responses={401: ErrorEnvelope, 403: ErrorEnvelope, 422: ErrorEnvelope, 429: ErrorEnvelope},
-{%- else %}
-    abp_responses={422: ErrorEnvelope, 429: ErrorEnvelope},
-{%- endif %}
-)
+items_bp = api_blueprint("items", __name__{% if cookiecutter.use_auth %}, errors=WRITE_ERRORS{% endif %})
 
 
 @items_bp.get("", responses={200: Envelope[ItemPage]})

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_openapi3 import APIBlueprint, Tag
 
 from ..models.ai import RecipeOut, RecipeRequest
-from ..responses import Envelope, ErrorEnvelope, envelope
+from ..responses import Envelope, envelope
 from ..services import ai as service
 from .ai import AI_ERRORS, caller
+from .blueprint import api_blueprint
 
-recipes_bp = APIBlueprint(
-    "recipes",
-    __name__,
-    url_prefix="/api/v1/recipes",
-    abp_tags=[Tag(name="recipes")],
-{%- if cookiecutter.use_auth %}
-    abp_security=[{"bearer": []}],
-    abp_responses={401: ErrorEnvelope, 422: ErrorEnvelope, 429: ErrorEnvelope},
-{%- else %}
-    abp_responses={422: ErrorEnvelope, 429: ErrorEnvelope},
-{%- endif %}
-)
+recipes_bp = api_blueprint("recipes", __name__)
 
 
 @recipes_bp.post("/generate", responses={200: Envelope[RecipeOut], **AI_ERRORS})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
-from flask.blueprints import BlueprintSetupState
-from flask_openapi3 import APIBlueprint, Tag
+from flask import Response
 {%- if cookiecutter.ai_provider != "none" %}
+from flask_openapi3 import Tag
 
 from ..models.ai import CompletionRequest
 from ..models.task import TaskAccepted, TaskPath, TaskStatus
@@ -18,32 +17,13 @@ from ..services import tasks as service
 {%- if cookiecutter.use_auth %}
 from ..services.auth import current_user
 {%- endif %}
-from ..tasks import init_celery
 {%- if cookiecutter.ai_provider != "none" %}
 from .ai import caller
 {%- endif %}
+from .blueprint import API_PREFIX, api_blueprint
 
-tasks_bp = APIBlueprint(
-    "tasks",
-    __name__,
-    url_prefix="/api/v1",
-    abp_tags=[Tag(name="tasks")],
-{%- if cookiecutter.use_auth %}
-    abp_security=[{"bearer": []}],
-    abp_responses={401: ErrorEnvelope, 422: ErrorEnvelope, 429: ErrorEnvelope, 503: ErrorEnvelope},
-{%- else %}
-    abp_responses={422: ErrorEnvelope, 429: ErrorEnvelope, 503: ErrorEnvelope},
-{%- endif %}
-)
-
-
-def _init_celery(state: BlueprintSetupState) -> None:
-    assert isinstance(state.app, Flask)
-    init_celery(state.app)
-
-
-# Each Flask app gets its own Celery app, configured from its settings, as the API is set up.
-tasks_bp.record_once(_init_celery)
+# Its routes live under /ai/jobs and /tasks; 503 while the broker is unreachable.
+tasks_bp = api_blueprint("tasks", __name__, url_prefix=API_PREFIX, errors=(503,))
 
 
 @tasks_bp.post("/tasks/items-report", responses={202: Envelope[TaskAccepted]})

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_openapi3 import APIBlueprint, Tag
 
 from ..models.user import (
     PasswordChange,
     ProfileUpdate,
+    TokenPair,
     UserAdminUpdate,
     UserOut,
     UserPage,
@@ -16,15 +16,9 @@ from ..models.user import (
 )
 from ..responses import Envelope, ErrorEnvelope, envelope
 from ..services import auth as service
+from .blueprint import api_blueprint
 
-users_bp = APIBlueprint(
-    "users",
-    __name__,
-    url_prefix="/api/v1/users",
-    abp_tags=[Tag(name="users")],
-    abp_security=[{"bearer": []}],
-    abp_responses={401: ErrorEnvelope, 403: ErrorEnvelope, 422: ErrorEnvelope, 429: ErrorEnvelope},
-)
+users_bp = api_blueprint("users", __name__)
 
 
 @users_bp.get("/me", responses={200: Envelope[UserOut]})
@@ -40,14 +34,15 @@ def update_me(body: ProfileUpdate) -> Response:
     return envelope(UserOut.model_validate(user), message="Profile updated.")
 
 
-@users_bp.put("/me/password", responses={200: Envelope[None]})
+@users_bp.put("/me/password", responses={200: Envelope[TokenPair]})
 def change_password(body: PasswordChange) -> Response:
-    """Change the caller's password (the current one is required)."""
-    service.change_password(service.current_user(), body)
-    return envelope(None, message="Password changed.")
+    """Change the caller's password (the current one is required). Every session is signed out;
+    the answer carries a new token pair for this one."""
+    tokens = service.change_password(service.current_user(), body)
+    return envelope(tokens, message="Password changed; all other sessions are signed out.")
 
 
-@users_bp.get("", responses={200: Envelope[UserPage]})
+@users_bp.get("", responses={200: Envelope[UserPage], 403: ErrorEnvelope})
 def list_users(query: UserQuery) -> Response:
     """Every user, paginated (admin only)."""
     service.current_admin()
@@ -56,7 +51,7 @@ def list_users(query: UserQuery) -> Response:
 
 @users_bp.patch(
     "/<int:user_id>",
-    responses={200: Envelope[UserOut], 404: ErrorEnvelope, 409: ErrorEnvelope},
+    responses={200: Envelope[UserOut], 403: ErrorEnvelope, 404: ErrorEnvelope, 409: ErrorEnvelope},
 )
 def update_user(path: UserPath, body: UserAdminUpdate) -> Response:
     """Change a user's role or active flag (admin only; not your own)."""

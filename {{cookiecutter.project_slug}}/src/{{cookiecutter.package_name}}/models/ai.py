@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, field_validator
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, Text
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from ..ai.structured import check_schema
@@ -54,8 +54,9 @@ class AIDailyUsage(SQLModel, table=True):
 
     owner: str = Field(max_length=100, primary_key=True)
     day: date = Field(primary_key=True)
-    tokens: int = 0
-    reserved: int = 0
+    # 64-bit: a budget may allow more tokens a day than a 32-bit column holds.
+    tokens: int = Field(default=0, sa_type=BigInteger)
+    reserved: int = Field(default=0, sa_type=BigInteger)
     requests: int = 0
 
 

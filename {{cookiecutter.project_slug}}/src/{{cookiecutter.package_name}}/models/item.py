@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -103,11 +104,31 @@ class ItemOut(BaseModel):
     updated_at: UTCDateTime
 
 
-class ItemQuery(BaseModel):
+class PageQuery(BaseModel):
+    """The query string of a paginated list.
+
+    flask-openapi3 asks the query model for its JSON schema on every request (to find list
+    parameters); pydantic would build it anew each time, so it is built once per class here.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     page: int = Field(default=1, ge=1, le=100_000)
     size: int = Field(default=20, ge=1, le=100)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        key = (cls, args, tuple(sorted(kwargs.items())))
+        schema = _QUERY_SCHEMAS.get(key)
+        if schema is None:
+            schema = _QUERY_SCHEMAS[key] = super().model_json_schema(*args, **kwargs)
+        return copy.deepcopy(schema)  # callers may change what they get
+
+
+_QUERY_SCHEMAS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+class ItemQuery(PageQuery):
     status: ItemStatus | None = None
     search: str | None = Field(default=None, max_length=200)
     sort: Literal["created_at", "updated_at", "title", "price"] = "created_at"

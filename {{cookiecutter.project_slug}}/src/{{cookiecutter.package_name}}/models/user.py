@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
-from .item import StrictBody, UTCDateTime, utcnow
+from .item import PageQuery, StrictBody, UTCDateTime, utcnow
 
 Role = Literal["admin", "user", "readonly"]
 ROLES: tuple[Role, ...] = ("admin", "user", "readonly")
@@ -31,6 +31,8 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     role: str = Field(default="user", max_length=20)
     is_active: bool = Field(default=True)
+    # Carried in every token as `ver`; raising it (a password change) revokes all older tokens.
+    token_version: int = Field(default=0)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
@@ -92,11 +94,7 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
-class UserQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    page: int = Field(default=1, ge=1, le=100_000)
-    size: int = Field(default=20, ge=1, le=100)
+class UserQuery(PageQuery):
     role: Role | None = None
     search: str | None = Field(default=None, max_length=200)
 

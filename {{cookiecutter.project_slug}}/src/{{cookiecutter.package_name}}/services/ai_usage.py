@@ -53,13 +53,9 @@ def seconds_to_midnight() -> int:
     return max(1, math.ceil((midnight - now).total_seconds()))
 
 
-def _ensure_day_row(connection: Connection, owner: str, day: date) -> None:
-    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    connection.execute(
-        insert(AIDailyUsage)
-        .values(owner=owner, day=day, tokens=0, reserved=0, requests=0)
-        .on_conflict_do_nothing()
-    )
+def _insert(connection: Connection) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
 def budget_exceeded() -> BudgetExceeded:
@@ -81,24 +77,25 @@ def check_budget(owner: str) -> None:
 def reserve(owner: str, estimate: int) -> Reservation:
     """Admit a call, or raise 429 `budget_exceeded` once today's tokens reach the budget.
 
-    The check and the reservation are one conditional UPDATE, so concurrent calls see each other's
-    reservations: a burst cannot all slip in under the line. A lone call is refused only when the
-    tokens already used reach the budget (the call that crosses the line completes).
+    The check and the reservation are one statement (an upsert whose update is conditional), so
+    concurrent calls see each other's reservations: a burst cannot all slip in under the line. A
+    lone call is refused only when the tokens already used reach the budget (the call that
+    crosses the line completes).
     """
     budget = get_settings().ai_token_budget_daily
     day = utc_today()
     with db.engine.begin() as connection:
-        _ensure_day_row(connection, owner, day)
-        statement = (
-            update(AIDailyUsage)
-            .where(col(AIDailyUsage.owner) == owner, col(AIDailyUsage.day) == day)
-            .values(reserved=col(AIDailyUsage.reserved) + estimate)
+        insert = _insert(connection)(AIDailyUsage).values(
+            owner=owner, day=day, tokens=0, reserved=estimate, requests=0
         )
-        if budget:
-            statement = statement.where(
-                col(AIDailyUsage.tokens) + col(AIDailyUsage.reserved) < budget
-            )
-        admitted = connection.execute(statement).rowcount == 1
+        statement = insert.on_conflict_do_update(
+            index_elements=[col(AIDailyUsage.owner), col(AIDailyUsage.day)],
+            set_={"reserved": col(AIDailyUsage.reserved) + insert.excluded.reserved},
+            where=(col(AIDailyUsage.tokens) + col(AIDailyUsage.reserved) < budget)
+            if budget
+            else None,
+        ).returning(col(AIDailyUsage.owner))
+        admitted = connection.execute(statement).first() is not None
     if not admitted:
         raise budget_exceeded()
     return Reservation(owner, day, estimate)
@@ -124,33 +121,29 @@ def settle(reservation: Reservation, record: UsageRecord) -> int:
     counted twice.
     """
     tokens = record.prompt_tokens + record.completion_tokens
+    row = {
+        "owner": reservation.owner,
+        "request_id": record.request_id,
+        "endpoint": record.endpoint,
+        "provider": record.provider,
+        "model": record.model[:100],
+        "status": record.status,
+        "cached": record.cached,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "total_tokens": tokens,
+        "latency_ms": round(record.latency_ms, 2),
+        "created_at": datetime.now(UTC),
+    }
     with db.engine.begin() as connection:
-        duplicate = (
-            record.request_id is not None
-            and connection.execute(
-                select(col(AIUsage.id)).where(col(AIUsage.request_id) == record.request_id)
-            ).first()
-        )
-        if duplicate:
-            tokens = 0
-        else:
-            connection.execute(
-                AIUsage.__table__.insert().values(  # type: ignore[attr-defined]
-                    owner=reservation.owner,
-                    request_id=record.request_id,
-                    endpoint=record.endpoint,
-                    provider=record.provider,
-                    model=record.model[:100],
-                    status=record.status,
-                    cached=record.cached,
-                    prompt_tokens=record.prompt_tokens,
-                    completion_tokens=record.completion_tokens,
-                    total_tokens=tokens,
-                    latency_ms=round(record.latency_ms, 2),
-                    created_at=datetime.now(UTC),
-                )
-            )
-        connection.execute(
+        stored = connection.execute(
+            _insert(connection)(AIUsage)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=[col(AIUsage.request_id)])
+            .returning(col(AIUsage.id))
+        ).first()
+        counted = stored is not None
+        today: int = connection.execute(
             update(AIDailyUsage)
             .where(
                 col(AIDailyUsage.owner) == reservation.owner,
@@ -158,15 +151,10 @@ def settle(reservation: Reservation, record: UsageRecord) -> int:
             )
             .values(
                 reserved=col(AIDailyUsage.reserved) - reservation.tokens,
-                tokens=col(AIDailyUsage.tokens) + tokens,
-                requests=col(AIDailyUsage.requests) + (0 if duplicate else 1),
+                tokens=col(AIDailyUsage.tokens) + (tokens if counted else 0),
+                requests=col(AIDailyUsage.requests) + (1 if counted else 0),
             )
-        )
-        today: int = connection.execute(
-            select(col(AIDailyUsage.tokens)).where(
-                col(AIDailyUsage.owner) == reservation.owner,
-                col(AIDailyUsage.day) == reservation.day,
-            )
+            .returning(col(AIDailyUsage.tokens))
         ).scalar_one()
     return today
 

@@ -10,11 +10,12 @@ from typing import Any
 import redis
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Response
+from flask import Response, g
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
     create_refresh_token,
+    decode_token,
     get_current_user,
     get_jwt,
     verify_jwt_in_request,
@@ -140,12 +141,16 @@ def update_profile(user: User, data: ProfileUpdate) -> User:
     return user
 
 
-def change_password(user: User, data: PasswordChange) -> None:
+def change_password(user: User, data: PasswordChange) -> TokenPair:
+    """Set a new password and sign out every session (all earlier tokens are revoked); returns
+    a fresh pair for the caller."""
     if not verify_password(user.password_hash, data.current_password):
         raise InvalidCredentials("The current password is wrong.")
     user.password_hash = hash_password(data.new_password)
+    user.token_version += 1
     db.session.add(user)
     db.session.commit()
+    return issue_tokens(user)
 
 
 def list_users(query: UserQuery) -> UserPage:
@@ -193,12 +198,16 @@ def admin_update_user(admin: User, user_id: int, data: UserAdminUpdate) -> User:
 
 
 def issue_tokens(user: User) -> TokenPair:
+    """An access and a refresh token. The access token names its refresh token (`rjti`), so that
+    logging out with it ends the whole session."""
     identity = str(user.id)
-    claims = {"role": user.role}
+    claims = {"role": user.role, "ver": user.token_version}
+    refresh_token = create_refresh_token(identity=identity, additional_claims=claims)
+    session = {**claims, "rjti": decode_token(refresh_token)["jti"]}
     return TokenPair(
         user=UserOut.model_validate(user),
-        access_token=create_access_token(identity=identity, additional_claims=claims),
-        refresh_token=create_refresh_token(identity=identity, additional_claims=claims),
+        access_token=create_access_token(identity=identity, additional_claims=session),
+        refresh_token=refresh_token,
         expires_in=get_settings().jwt_access_token_expires,
     )
 
@@ -213,9 +222,14 @@ def refresh() -> TokenPair:
 
 
 def logout() -> None:
-    """Revoke the access token of the request, effective at once."""
+    """End the session: revoke the request's access token and its refresh token, at once."""
     verify_jwt_in_request()
-    revoke_token(get_jwt())
+    claims = get_jwt()
+    revoke_token(claims)
+    refresh_jti = claims.get("rjti")
+    if isinstance(refresh_jti, str):
+        expires = int(time.time()) + get_settings().jwt_refresh_token_expires
+        revoke_token({"jti": refresh_jti, "exp": expires})
 
 
 def revoke_token(claims: dict[str, Any]) -> bool:
@@ -239,6 +253,26 @@ def revoke_token(claims: dict[str, Any]) -> bool:
         session.rollback()
         return False
     return True
+
+
+def _token_user(payload: dict[str, Any]) -> User | None:
+    """The user a token names, loaded once per request: the revocation check and the user
+    lookup both need it."""
+    cached: tuple[object, User | None] | None = g.get("token_user")
+    if cached is not None and cached[0] == payload.get("jti"):
+        return cached[1]
+    try:
+        user = db.session.get(User, int(payload["sub"]))
+    except (KeyError, TypeError, ValueError):
+        user = None
+    g.token_user = (payload.get("jti"), user)
+    return user
+
+
+def _older_than_password(payload: dict[str, Any]) -> bool:
+    """A token issued before its user's last password change."""
+    user = _token_user(payload)
+    return user is not None and payload.get("ver", 0) != user.token_version
 
 
 def is_token_revoked(jti: str) -> bool:
@@ -286,16 +320,12 @@ def configure_jwt(manager: JWTManager) -> None:
 
     @manager.user_lookup_loader
     def _load_user(_header: dict[str, Any], payload: dict[str, Any]) -> User | None:
-        try:
-            user_id = int(payload["sub"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        user = db.session.get(User, user_id)
+        user = _token_user(payload)
         return user if user is not None and user.is_active else None
 
     @manager.token_in_blocklist_loader
     def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        return is_token_revoked(str(payload.get("jti", "")))
+        return is_token_revoked(str(payload.get("jti", ""))) or _older_than_password(payload)
 
     @manager.unauthorized_loader
     def _missing(reason: str) -> Response:

@@ -19,12 +19,9 @@ from ..base import (
     ChatResponse,
     ProviderBadReplyError,
     ProviderError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
     StreamChunk,
     Usage,
-    parse_retry_after,
-    status_error,
+    translate_sdk_error,
 )
 
 DEFAULT_MAX_TOKENS = 1024  # Anthropic requires a limit on every call
@@ -116,19 +113,4 @@ def _chunks(upstream: anthropic.Stream[RawMessageStreamEvent]) -> Iterator[Strea
 
 
 def translate_error(exc: Exception) -> ProviderError:
-    """The SDK's exceptions as the provider protocol's errors."""
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderTimeoutError("The AI provider did not answer in time.")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderUnavailableError("The AI provider cannot be reached.")
-    if isinstance(exc, anthropic.APIStatusError):
-        return status_error(
-            exc.status_code,
-            f"The AI provider answered HTTP {exc.status_code}: {exc.message}",
-            parse_retry_after(exc.response.headers),
-        )
-    if isinstance(exc, (ValueError, anthropic.APIError)):  # ValueError: malformed JSON
-        return ProviderBadReplyError(f"The AI provider's reply could not be read: {exc}")
-    raise exc
+    return translate_sdk_error(exc, anthropic)

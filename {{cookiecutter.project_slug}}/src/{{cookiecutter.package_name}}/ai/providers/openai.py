@@ -14,12 +14,9 @@ from ..base import (
     ChatResponse,
     ProviderBadReplyError,
     ProviderError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
     StreamChunk,
     Usage,
-    parse_retry_after,
-    status_error,
+    translate_sdk_error,
 )
 
 
@@ -123,19 +120,4 @@ def _chunks(upstream: openai.Stream[ChatCompletionChunk]) -> Iterator[StreamChun
 
 
 def translate_error(exc: Exception) -> ProviderError:
-    """The SDK's exceptions as the provider protocol's errors."""
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderTimeoutError("The AI provider did not answer in time.")
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderUnavailableError("The AI provider cannot be reached.")
-    if isinstance(exc, openai.APIStatusError):
-        return status_error(
-            exc.status_code,
-            f"The AI provider answered HTTP {exc.status_code}: {exc.message}",
-            parse_retry_after(exc.response.headers),
-        )
-    if isinstance(exc, (ValueError, openai.APIError)):  # ValueError: malformed JSON
-        return ProviderBadReplyError(f"The AI provider's reply could not be read: {exc}")
-    raise exc
+    return translate_sdk_error(exc, openai)

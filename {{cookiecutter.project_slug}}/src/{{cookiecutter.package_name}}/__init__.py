@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .api import register_api
 from .cli import register_cli
 from .errors import register_error_handlers, validation_error_callback
-from .extensions import cors, db{% if cookiecutter.use_auth %}, jwt{% endif %}, limiter, redis_store
+from .extensions import NoCookieSessions, cors, db{% if cookiecutter.use_auth %}, jwt{% endif %}, limiter, redis_store
 from .migrate import upgrade
 from .observability import configure_logging, init_observability
 {%- if cookiecutter.use_auth %}
@@ -67,6 +67,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
 {%- endif %}
     )
     app.extensions["settings"] = settings
+    app.session_interface = NoCookieSessions()
     app.json.sort_keys = False  # type: ignore[attr-defined]  # envelopes read success-first
 {%- if cookiecutter.use_nginx %}
     # Behind the bundled nginx: trust exactly one proxy hop for client address and scheme.
@@ -78,7 +79,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
         upgrade(settings.database_url)
     redis_store.init_app(app, settings)
     limiter.init_app(app)
-    cors.init_app(app, origins=settings.cors_origins, expose_headers=["X-Request-ID"])
+    if settings.cors_origins:  # no origin allowed: no cross-origin headers, no per-request check
+        cors.init_app(app, origins=settings.cors_origins, expose_headers=["X-Request-ID"])
 {%- if cookiecutter.use_auth %}
     configure_jwt(jwt)
     jwt.init_app(app)

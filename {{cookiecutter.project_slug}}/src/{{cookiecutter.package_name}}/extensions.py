@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from flask import Flask, Response, current_app, g
+from flask import Flask, Request, Response, current_app, g
+from flask.sessions import SecureCookieSessionInterface
 from flask_cors import CORS
 {%- if cookiecutter.use_auth %}
 from flask_jwt_extended import JWTManager
@@ -128,6 +129,14 @@ def _retry_after_for_limited_only(response: Response) -> Response:
     if response.status_code == 429 and reset is not None and "Retry-After" not in response.headers:
         response.headers["Retry-After"] = str(max(1, int(reset)))
     return response
+
+
+class NoCookieSessions(SecureCookieSessionInterface):
+    """The API is stateless (bearer tokens, no cookies), so no session is opened per request:
+    Flask's default would build a signing serializer for every request only to find no cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
 
 
 def get_settings() -> Settings:

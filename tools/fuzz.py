@@ -45,8 +45,8 @@ from harness import (
     http_json,
     log,
     run,
+    spawn,
     stop_children,
-    track,
     untrack,
 )
 
@@ -376,16 +376,8 @@ def run_schemathesis(
     if extra_env:
         env["SCHEMATHESIS_HOOKS"] = "fuzz_hooks"
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir), env.get("PYTHONPATH")]))
-    process = track(
-        subprocess.Popen(  # noqa: S603
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+    process = spawn(
+        cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         stdout, _ = process.communicate(timeout=SCHEMATHESIS_TIMEOUT)

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -31,7 +32,10 @@ STOP = threading.Event()
 _CHILDREN: set[subprocess.Popen[str]] = set()
 
 
-def track(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
+def spawn(cmd: list[str], **options: Any) -> subprocess.Popen[str]:
+    """Start a child in its own session (so it and its children can be signalled as a group)
+    and track it until `untrack`, so that an interruption stops it."""
+    process = subprocess.Popen(cmd, start_new_session=True, **options)  # noqa: S603
     _CHILDREN.add(process)
     return process
 
@@ -182,16 +186,7 @@ class Server:
         cmd.append(app)
         self.log_path = log_path
         self._log = log_path.open("w", encoding="utf-8")
-        self.process = track(
-            subprocess.Popen(  # noqa: S603
-                cmd,
-                cwd=project,
-                env=env,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
+        self.process = spawn(cmd, cwd=project, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60, path: str = "/health/ready") -> None:
         deadline = time.monotonic() + timeout

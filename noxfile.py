@@ -50,7 +50,8 @@ def variants(session: nox.Session) -> None:
     PostgreSQL and Redis on 127.0.0.1 (each variant gets its own database)."""
     session.install(*TEST_REQUIREMENTS, "psycopg[binary]", "redis")
     # One variant more than there are cores: a suite spends part of its time waiting (a worker
-    # starting, a redelivery timeout, nginx), and the extra one fills those gaps.
+    # starting, a redelivery timeout, nginx), and the extra one fills those gaps. `load` hands
+    # them out in order, and tests/test_variants.py lists the longest first.
     session.run(
         "pytest",
         "-m",
@@ -58,7 +59,7 @@ def variants(session: nox.Session) -> None:
         "-n",
         str(int(cores()) + 1),
         "--dist",
-        "worksteal",
+        "load",
         "tests/test_variants.py",
         *session.posargs,
     )

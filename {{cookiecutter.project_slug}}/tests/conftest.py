@@ -114,14 +114,14 @@ def redis_client() -> Iterator[redis.Redis | None]:
 
 @pytest.fixture(autouse=True)
 def _clean_services(database_engine: Engine, redis_client: redis.Redis | None) -> None:
-    """Every test starts with empty tables and an empty Redis database."""
+    """Every test starts with empty tables and an empty Redis database.
+
+    DELETE, children first: on tables this small it is ten times cheaper than TRUNCATE, which
+    PostgreSQL implements by swapping every table's files.
+    """
     with database_engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            names = ", ".join(f'"{name}"' for name in _tables())
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(_tables()):
-                connection.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - our table names
+        for name in reversed(_tables()):
+            connection.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - our table names
     if redis_client is not None:
         redis_client.flushdb()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+from alembic.config import main as alembic_main
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
@@ -33,15 +35,33 @@ def test_down_and_up_again(database_url: str) -> None:
     check(database_url)  # raises when the models and migrations differ
 
 
-def test_alembic_command_uses_database_url(tmp_path: Path, project_root: Path) -> None:
+def all_loggers() -> list[logging.Logger]:
+    return [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+
+
+@contextmanager
+def logging_restored() -> Iterator[None]:
+    """The `alembic` command applies alembic.ini's logging setup to the whole process; undo it,
+    so that the rest of the run logs as before (loggers it created go back to the defaults)."""
+    saved = {lg: (lg.level, lg.handlers[:], lg.propagate, lg.disabled) for lg in all_loggers()}
+    untouched: tuple[int, list[logging.Handler], bool, bool] = (logging.NOTSET, [], True, False)
+    try:
+        yield
+    finally:
+        for logger in all_loggers():
+            level, handlers, propagate, disabled = saved.get(logger, untouched)
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
+
+
+def test_alembic_command_uses_database_url(
+    tmp_path: Path, project_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`alembic upgrade head` in the project root migrates the database DATABASE_URL names."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=project_root,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(project_root)
+    monkeypatch.setenv("DATABASE_URL", url)
+    with logging_restored():
+        alembic_main(argv=["upgrade", "head"], prog="alembic")
     assert tables(url) == set(SQLModel.metadata.tables)

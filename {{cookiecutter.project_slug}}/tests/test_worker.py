@@ -1,7 +1,7 @@
 """Jobs on a real Celery worker and the Redis of TEST_REDIS_URL: nothing is lost.
 
 One worker process (`celery -A {{ cookiecutter.package_name }}.tasks worker`, solo pool) serves
-this module, on a queue of its own, with the test database and a four-second visibility timeout,
+this module, on a queue of its own, with the test database and a two-second visibility timeout,
 so that the job of a killed worker is handed out again within seconds. Without TEST_REDIS_URL
 these tests skip; under CI=true they fail instead.
 """
@@ -43,9 +43,9 @@ if TEST_REDIS_URL is None and not CI:  # under CI=true the `redis_url` fixture f
         "a real worker needs Redis: set TEST_REDIS_URL=redis://127.0.0.1:6379/1 to run these",
         allow_module_level=True,
     )
-# Settings shared by the worker and the test app: redelivery after 4 s, short retry waits.
+# Settings shared by the worker and the test app: redelivery after 2 s, short retry waits.
 JOB_SETTINGS: dict[str, Any] = {
-    "celery_visibility_timeout": 4,
+    "celery_visibility_timeout": 2,
     "celery_retry_backoff": 0.2,
 }
 

@@ -35,24 +35,18 @@ def test_down_and_up_again(database_url: str) -> None:
     check(database_url)  # raises when the models and migrations differ
 
 
-def all_loggers() -> list[logging.Logger]:
-    return [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
-
-
 @contextmanager
 def logging_restored() -> Iterator[None]:
-    """The `alembic` command applies alembic.ini's logging setup to the whole process; undo it,
-    so that the rest of the run logs as before (loggers it created go back to the defaults)."""
-    saved = {lg: (lg.level, lg.handlers[:], lg.propagate, lg.disabled) for lg in all_loggers()}
-    untouched: tuple[int, list[logging.Handler], bool, bool] = (logging.NOTSET, [], True, False)
+    """The `alembic` command applies alembic.ini's logging setup to the whole process; put the
+    loggers it configures back as they were."""
+    loggers = [logging.getLogger(name) for name in ("", "sqlalchemy.engine", "alembic")]
+    saved = [(logger, logger.level, logger.handlers[:]) for logger in loggers]
     try:
         yield
     finally:
-        for logger in all_loggers():
-            level, handlers, propagate, disabled = saved.get(logger, untouched)
+        for logger, level, handlers in saved:
             logger.setLevel(level)
             logger.handlers[:] = handlers
-            logger.propagate, logger.disabled = propagate, disabled
 
 
 def test_alembic_command_uses_database_url(

@@ -22,21 +22,12 @@ CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 # "{package}" stands for the package directory name.
 MANIFEST: dict[str, list[str]] = {
     "auth": [
-        "src/{package}/api/auth.py",
-        "src/{package}/api/users.py",
-        "src/{package}/models/user.py",
-        "src/{package}/services/auth.py",
+        "src/{package}/auth",
         "tests/test_auth.py",
         "tests/test_users.py",
     ],
     "ai": [
         "src/{package}/ai",
-        "src/{package}/api/ai.py",
-        "src/{package}/api/recipes.py",
-        "src/{package}/models/ai.py",
-        "src/{package}/services/ai.py",
-        "src/{package}/services/ai_conversations.py",
-        "src/{package}/services/ai_usage.py",
         "tests/upstream.py",
         "tests/test_ai.py",
         "tests/test_ai_errors.py",
@@ -53,14 +44,14 @@ MANIFEST: dict[str, list[str]] = {
         "src/{package}/ai/providers/anthropic.py",
     ],
     "celery": [
+        "src/{package}/jobs",
         "src/{package}/tasks.py",
-        "src/{package}/api/tasks.py",
-        "src/{package}/models/task.py",
-        "src/{package}/services/reports.py",
-        "src/{package}/services/tasks.py",
         "tests/test_tasks.py",
         "tests/test_worker.py",
         "tests/worker_hooks.py",
+    ],
+    "ai_jobs": [
+        "src/{package}/ai/jobs.py",
     ],
     "nginx": [
         "nginx",
@@ -93,6 +84,7 @@ def enabled_features(context: dict[str, object]) -> set[str]:
         "azure_openai": provider == "azure_openai",
         "anthropic": provider == "anthropic",
         "celery": context["use_celery"] is True,
+        "ai_jobs": provider != "none" and context["use_celery"] is True,
         "nginx": context["use_nginx"] is True,
         "docker": context["use_docker"] is True,
         "github": context["ci_provider"] == "github",

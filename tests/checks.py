@@ -51,14 +51,33 @@ REQUIRED_SETTINGS: dict[str, set[str]] = {
     "ai": {"AI_PROVIDER", "AI_API_KEY", "AI_MODEL"},
 }
 # Words that must not appear anywhere in a project without the feature (case-insensitive).
+# Setting names, route prefixes, error codes and SDK names of each feature, in every file.
 FEATURE_WORDS: dict[str, list[str]] = {
-    "auth": [r"jwt", r"argon2"],
-    "ai": [r"\bAI_PROVIDER\b", r"\bAI_API_KEY\b"],
+    "auth": [
+        r"jwt",
+        r"argon2",
+        r"/auth/",
+        r"/users\b",
+        r"\binvalid_credentials\b",
+        r"\btoken_expired\b",
+        r"\btoken_revoked\b",
+        r"\bRATE_LIMIT_AUTH\b",
+    ],
+    "ai": [
+        r"\bAI_[A-Z_]+\b",
+        r"\bRATE_LIMIT_AI\b",
+        r"/ai/",
+        r"/recipes\b",
+        r"\bai_provider_error\b",
+        r"\bai_unavailable\b",
+        r"\bai_timeout\b",
+        r"\bbudget_exceeded\b",
+    ],
     "openai_sdk": [r"openai"],
     "azure_openai": [r"openai", r"azure"],
     "anthropic": [r"anthropic", r"claude"],
     "ollama": [r"ollama"],
-    "celery": [r"celery"],
+    "celery": [r"celery", r"/tasks/", r"\bjob_timeout\b"],
     "nginx": [r"nginx"],
     "docker": [r"docker"],
     # Links to github.com (e.g. pre-commit hooks) are fine; GitHub Actions config is not.
@@ -209,19 +228,15 @@ def check_feature_config(
     if example is None:
         problems.append(".env.example is missing")
         example = ""
-    settings_py = next(
-        (text for rel, text in files.items() if re.fullmatch(r"src/[^/]+/settings\.py", rel)), ""
-    )
-    if not settings_py:
-        problems.append("src/<package>/settings.py is missing")
+    code = "\n".join(text for rel, text in files.items() if rel.startswith("src/"))
     declared = env_keys(example)
     allowed_settings = set().union(*(FEATURE_SETTINGS.get(f, set()) for f in enabled))
     for feature in sorted(all_features - enabled):
         for name in sorted(FEATURE_SETTINGS.get(feature, set()) - allowed_settings):
             if name in declared:
                 problems.append(f".env.example sets {name} though {feature} is off")
-            if re.search(rf"\b{name}\b", settings_py, re.IGNORECASE):
-                problems.append(f"settings.py defines {name.lower()} though {feature} is off")
+            if re.search(rf"\b{name}\b", code, re.IGNORECASE):
+                problems.append(f"the package names {name.lower()} though {feature} is off")
     for feature in ["base", *sorted(enabled)]:
         for name in sorted(REQUIRED_SETTINGS.get(feature, set()) - declared):
             problems.append(f".env.example does not document {name}")

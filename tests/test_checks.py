@@ -56,7 +56,7 @@ def test_feature_config_flags_other_providers_and_disabled_features(tmp_path: Pa
     assert "pyproject.toml depends on celery though celery is off" in problems
     assert not any("depends on openai" in problem for problem in problems)
     assert ".env.example sets CELERY_BROKER_URL though celery is off" in problems
-    assert "settings.py defines celery_broker_url though celery is off" in problems
+    assert "the package names celery_broker_url though celery is off" in problems
     assert not any("does not document" in problem for problem in problems)
 
 

@@ -335,7 +335,7 @@ def test_nginx_streams_only_in_ai_variants(cookies: Any, ai_provider: str) -> No
             assert any(nginx.glob(include)), f"{conf.name} includes missing {include}"
     # nginx refuses bodies above the app's own MAX_CONTENT_LENGTH default (1 MiB) and no lower.
     assert "client_max_body_size 1m;" in site
-    settings = next(root.glob("src/*/settings.py")).read_text()
+    settings = next(root.glob("src/*/core/settings.py")).read_text()
     assert re.search(r"max_content_length: int = Field\(default=1024 \* 1024\b", settings)
 
 

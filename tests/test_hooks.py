@@ -299,7 +299,7 @@ def test_remove_disabled_removes_files_and_directories(tmp_path: Path) -> None:
         ai_provider="none", use_nginx=False, package_name="pkg", project_slug="pkg"
     )
     hook = load_hook("post_gen_project", context)
-    keep = tmp_path / "src/pkg/api/items.py"
+    keep = tmp_path / "src/pkg/items/api.py"
     gone = [tmp_path / "src/pkg/ai/providers/fake.py", tmp_path / "nginx/nginx.conf"]
     for path in [keep, *gone]:
         path.parent.mkdir(parents=True, exist_ok=True)

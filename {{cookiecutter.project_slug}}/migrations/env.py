@@ -8,9 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from {{ cookiecutter.package_name }} import models  # noqa: F401 - registers every table
-from {{ cookiecutter.package_name }}.extensions import make_engine
-from {{ cookiecutter.package_name }}.settings import Settings
+import {{ cookiecutter.package_name }}  # noqa: F401 - importing the app registers every feature's tables
+from {{ cookiecutter.package_name }}.core.extensions import make_engine
+from {{ cookiecutter.package_name }}.core.settings import Settings
 
 config = context.config
 

@@ -23,13 +23,13 @@ from flask_openapi3 import OpenAPI
 from sqlalchemy import Engine, MetaData, create_engine, text
 from sqlmodel import SQLModel
 
-from {{ cookiecutter.package_name }} import create_app, models
-from {{ cookiecutter.package_name }}.migrate import upgrade
+from {{ cookiecutter.package_name }} import create_app
 {%- if cookiecutter.use_auth %}
-from {{ cookiecutter.package_name }}.models.user import Role
-from {{ cookiecutter.package_name }}.services.auth import create_user
+from {{ cookiecutter.package_name }}.auth.models import Role
+from {{ cookiecutter.package_name }}.auth.service import create_user
 {%- endif %}
-from {{ cookiecutter.package_name }}.settings import normalize_database_url
+from {{ cookiecutter.package_name }}.core.migrate import upgrade
+from {{ cookiecutter.package_name }}.core.settings import normalize_database_url
 
 {%- if cookiecutter.ai_provider != "none" %}
 
@@ -79,7 +79,6 @@ def reset_schema(url: str) -> None:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The migrated test database."""
-    assert models.__all__  # every table is registered before the schema is compared
     if TEST_DATABASE_URL:
         url = normalize_database_url(TEST_DATABASE_URL)
     else:

@@ -13,10 +13,10 @@ import pytest
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 
-from {{ cookiecutter.package_name }}.errors import BudgetExceeded
-from {{ cookiecutter.package_name }}.models.ai import CompletionRequest
-from {{ cookiecutter.package_name }}.services import ai as ai_service
-from {{ cookiecutter.package_name }}.services.ai_usage import check_budget, usage_summary
+from {{ cookiecutter.package_name }}.ai import completion as ai_service
+from {{ cookiecutter.package_name }}.ai.errors import BudgetExceeded
+from {{ cookiecutter.package_name }}.ai.models import CompletionRequest
+from {{ cookiecutter.package_name }}.ai.usage import check_budget, usage_summary
 
 from .upstream import (
     MODEL,
@@ -425,7 +425,7 @@ def test_background_completion_runs_without_a_request_and_counts_a_job_once(
 ) -> None:
     app = make_ai_app(ai_token_budget_daily=20)
     body = CompletionRequest.model_validate(HELLO)
-    owner = ai_service.owner_for_user(42)
+    owner = "user:42"
 
     with app.app_context():
         first = ai_service.complete(body, owner, request_id="job-1")

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.ai.settings import AISettings
 
 from .upstream import Raw, Status, Text, Upstream, json_body, parse_events
 
@@ -220,11 +220,11 @@ PRODUCTION: dict[str, Any] = {
 
 def test_production_refuses_the_offline_provider() -> None:
     with pytest.raises(ValidationError, match="AI_PROVIDER=fake"):
-        Settings(_env_file=None, **PRODUCTION, ai_provider="fake", ai_api_key="key")
+        AISettings(_env_file=None, **PRODUCTION, ai_provider="fake", ai_api_key="key")
 {%- if cookiecutter.ai_provider != "ollama" %}
 
 
 def test_production_refuses_a_missing_api_key() -> None:
     with pytest.raises(ValidationError, match="AI_API_KEY"):
-        Settings(_env_file=None, **PRODUCTION, ai_api_key=None)
+        AISettings(_env_file=None, **PRODUCTION, ai_api_key=None)
 {%- endif %}

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask_openapi3 import OpenAPI
 from sqlalchemy import create_engine, text
 
-from {{ cookiecutter.package_name }}.migrate import upgrade
+from {{ cookiecutter.package_name }}.core.migrate import upgrade
 
 
 def run(app: OpenAPI, *args: str) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from alembic.config import main as alembic_main
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
-from {{ cookiecutter.package_name }}.migrate import check, downgrade, upgrade
+from {{ cookiecutter.package_name }}.core.migrate import check, downgrade, upgrade
 
 
 def tables(url: str) -> set[str]:

@@ -13,22 +13,18 @@ import pytest
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from sqlalchemy.exc import OperationalError
-
-from {{ cookiecutter.package_name }}.errors import AIUnavailable, NotFound
-from {{ cookiecutter.package_name }}.services import reports
-from {{ cookiecutter.package_name }}.settings import Settings
+{% if cookiecutter.ai_provider != "none" %}
+from {{ cookiecutter.package_name }}.ai.jobs import AI_COMPLETION
+{%- endif %}
+from {{ cookiecutter.package_name }}.core.errors import NotFound, ServiceUnavailable
+from {{ cookiecutter.package_name }}.jobs import reports
+from {{ cookiecutter.package_name }}.jobs.celery_app import FlaskCelery, backoff
+from {{ cookiecutter.package_name }}.jobs.reports import ITEMS_REPORT
+from {{ cookiecutter.package_name }}.jobs.settings import JobsSettings
+from {{ cookiecutter.package_name }}.tasks import celery_app
 {%- if cookiecutter.ai_provider != "none" %}
-from {{ cookiecutter.package_name }}.tasks import (
-    AI_COMPLETION,
-    ITEMS_REPORT,
-    FlaskCelery,
-    backoff,
-    celery_app,
-)
 
 from .upstream import Raw, Status, Text, Upstream
-{%- else %}
-from {{ cookiecutter.package_name }}.tasks import ITEMS_REPORT, backoff, celery_app
 {%- endif %}
 
 REPORT_URL = "/api/v1/tasks/items-report"
@@ -182,7 +178,7 @@ def test_transient_failures_are_retried_until_success(
     client: FlaskClient, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    compute = reports.items_report
+    compute = reports.build_items_report
 
     def flaky(*args: Any) -> Any:
         calls.append(args)
@@ -190,7 +186,7 @@ def test_transient_failures_are_retried_until_success(
             raise OperationalError("SELECT 1", {}, ConnectionResetError("connection reset"))
         return compute(*args)
 
-    monkeypatch.setattr(reports, "items_report", flaky)
+    monkeypatch.setattr(reports, "build_items_report", flaky)
     before = job_counts(client)
 
     data = task_data(client, queue_report(client, headers), headers)
@@ -212,15 +208,18 @@ def test_retries_are_bounded(
 
     def unavailable(*args: Any) -> Any:
         calls.append(args)
-        raise AIUnavailable("The provider is overloaded.")
+        raise ServiceUnavailable("The database is restarting.")
 
-    monkeypatch.setattr(reports, "items_report", unavailable)
+    monkeypatch.setattr(reports, "build_items_report", unavailable)
     data = task_data(client, queue_report(client, headers), headers)
 
     assert data["status"] == "FAILURE"
     assert data["retries"] == 1
     assert len(calls) == 2
-    assert data["error"] == {"code": "ai_unavailable", "message": "The provider is overloaded."}
+    assert data["error"] == {
+        "code": "service_unavailable",
+        "message": "The database is restarting.",
+    }
 
 
 @pytest.mark.parametrize(
@@ -243,7 +242,7 @@ def test_other_failures_fail_at_once_without_leaking_internals(
         calls.append(args)
         raise error
 
-    monkeypatch.setattr(reports, "items_report", broken)
+    monkeypatch.setattr(reports, "build_items_report", broken)
     before = job_counts(client)
     url = queue_report(client, headers)
     response = client.get(url, headers=headers)
@@ -265,11 +264,12 @@ def test_queued_jobs_are_counted(client: FlaskClient, headers: dict[str, str]) -
     assert after["succeeded"] - before.get("succeeded", 0) == 2
 
 
-def test_eager_mode_is_logged_and_shown_in_health(
+def test_eager_mode_is_a_production_warning_and_shown_in_health(
     make_app: Callable[..., OpenAPI], capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = make_app(**EAGER, log_level="WARNING")
-    assert "eager mode" in capsys.readouterr().out  # the app logs to stdout
+    # Outside production it is the expected way to develop: no warning on every command.
+    assert "eager mode" not in capsys.readouterr().out
     worker = app.test_client().get("/health").json["checks"]["worker"]  # type: ignore[index]
     assert worker["status"] == "disabled"
 
@@ -295,12 +295,12 @@ def test_an_unreachable_queue_is_503(
 
 
 def test_backoff_grows_exponentially_honours_retry_after_and_is_capped() -> None:
-    settings = Settings(celery_retry_backoff=1.0, celery_retry_backoff_max=30.0)
+    settings = JobsSettings(celery_retry_backoff=1.0, celery_retry_backoff_max=30.0)
     error = RuntimeError("reset")
     for retries in range(4):
         assert 2**retries * 0.5 <= backoff(retries, error, settings) <= 2**retries
     assert backoff(10, error, settings) == 30.0
-    busy = AIUnavailable(headers={"Retry-After": "20"})
+    busy = ServiceUnavailable(headers={"Retry-After": "20"})
     assert backoff(0, busy, settings) == 20.0
 
 

@@ -26,9 +26,9 @@ from flask_openapi3 import OpenAPI
 from werkzeug.test import TestResponse
 {%- if cookiecutter.use_auth %}
 
-from {{ cookiecutter.package_name }}.extensions import db
-from {{ cookiecutter.package_name }}.models.user import User
-from {{ cookiecutter.package_name }}.services.auth import issue_tokens
+from {{ cookiecutter.package_name }}.auth.models import User
+from {{ cookiecutter.package_name }}.auth.service import issue_tokens
+from {{ cookiecutter.package_name }}.core.extensions import db
 {%- endif %}
 
 PROVIDER = "{{ cookiecutter.ai_provider }}"

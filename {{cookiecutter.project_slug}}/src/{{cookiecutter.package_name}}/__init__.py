@@ -2,52 +2,72 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
 from flask_openapi3 import Info, OpenAPI
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
-{%- if cookiecutter.use_nginx %}
 from werkzeug.middleware.proxy_fix import ProxyFix
+{% if cookiecutter.ai_provider != "none" %}
+from .ai import init_app as init_ai
 {%- endif %}
-
-from .api import register_api
-from .cli import register_cli
-from .errors import register_error_handlers, validation_error_callback
-from .extensions import NoCookieSessions, cors, db{% if cookiecutter.use_auth %}, jwt{% endif %}, limiter, redis_store
-from .migrate import upgrade
-from .observability import configure_logging, init_observability
+{%- if cookiecutter.ai_provider != "none" and cookiecutter.use_celery %}
+from .ai.jobs import init_app as init_ai_jobs
+{%- endif %}
 {%- if cookiecutter.use_auth %}
-from .services.auth import configure_jwt
+from .auth import init_app as init_auth
 {%- endif %}
-from .settings import APP_VERSION, Settings
+from .core.api import finish_docs, init_api
+from .core.cli import register_cli
+from .core.errors import register_error_handlers, validation_error_callback
+from .core.extensions import NoCookieSessions, cors, db, limiter, redis_store
+from .core.health import init_health
+from .core.migrate import upgrade
+from .core.observability import configure_logging, init_observability
+from .core.settings import APP_VERSION, Settings, load_settings
+from .items import init_app as init_items
 {%- if cookiecutter.use_celery %}
-from .tasks import init_celery
+from .jobs import init_app as init_jobs
 {%- endif %}
 
 __version__ = APP_VERSION
+
+# The features of this service, set up in this order (a feature may use those before it).
+FEATURES: tuple[Callable[[OpenAPI], None], ...] = (
 {%- if cookiecutter.use_auth %}
-
-# Protected routes take `Authorization: Bearer <access token>`.
-SECURITY_SCHEMES: dict[str, Any] = {
-    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-}
-{%- else %}
-
-SECURITY_SCHEMES: dict[str, Any] = {}
+    init_auth,
 {%- endif %}
+    init_items,
+{%- if cookiecutter.use_celery %}
+    init_jobs,
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+    init_ai,
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" and cookiecutter.use_celery %}
+    init_ai_jobs,
+{%- endif %}
+)
+
+DESCRIPTION = {{ cookiecutter.description | tojson }} + (
+    "\n\nEvery `/api/v1` answer is an envelope: `success`, `message`, `data` and `warnings`, "
+    "or on failure `success: false` with a stable `code` and `details`."
+)
 
 
-def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
-    """Build the app: settings, extensions, error handlers, routes, CLI."""
-    settings = load_settings(config)
+def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
+    """Build the app: settings, extensions, error handlers, then each feature's routes and CLI.
+
+    `config` overrides settings from the environment and `.env` (tests use it).
+    """
+    overrides = dict(config or {})
+    settings = load_settings(Settings, overrides)
     configure_logging(settings)
 
     app = OpenAPI(
         __name__,
-        info=Info(title={{ cookiecutter.project_name | tojson }}, version=__version__),
-        security_schemes=SECURITY_SCHEMES,  # {} without auth: `null` is not valid OpenAPI
+        info=Info(title={{ cookiecutter.project_name | tojson }}, version=__version__, description=DESCRIPTION),
+        security_schemes={},  # `null` is not valid OpenAPI; auth adds its bearer scheme
         validation_error_status=422,
         validation_error_callback=validation_error_callback,
         doc_prefix="/docs",
@@ -60,19 +80,14 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_SWALLOW_ERRORS=True,
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
-{%- if cookiecutter.use_auth %}
-        JWT_SECRET_KEY=settings.jwt_secret_key,
-        JWT_ACCESS_TOKEN_EXPIRES=settings.jwt_access_token_expires,
-        JWT_REFRESH_TOKEN_EXPIRES=settings.jwt_refresh_token_expires,
-{%- endif %}
     )
     app.extensions["settings"] = settings
+    app.extensions["settings_overrides"] = overrides
     app.session_interface = NoCookieSessions()
     app.json.sort_keys = False  # type: ignore[attr-defined]  # envelopes read success-first
-{%- if cookiecutter.use_nginx %}
-    # Behind the bundled nginx: trust exactly one proxy hop for client address and scheme.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
-{%- endif %}
+    if settings.trusted_proxy_hops:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app, settings)
     if settings.migrate_on_start and not _running_db_command():
@@ -81,36 +96,15 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> OpenAPI:
     limiter.init_app(app)
     if settings.cors_origins:  # no origin allowed: no cross-origin headers, no per-request check
         cors.init_app(app, origins=settings.cors_origins, expose_headers=["X-Request-ID"])
-{%- if cookiecutter.use_auth %}
-    configure_jwt(jwt)
-    jwt.init_app(app)
-{%- endif %}
-
-{%- if cookiecutter.use_celery %}
-    init_celery(app)  # each Flask app gets its own Celery app, from its settings
-{%- endif %}
     init_observability(app)
+    init_health(app)
     register_error_handlers(app)
-    register_api(app)
+    init_api(app)
     register_cli(app)
+    for init_feature in FEATURES:
+        init_feature(app)
+    finish_docs(app)
     return app
-
-
-def load_settings(config: Settings | dict[str, Any] | None) -> Settings:
-    """Settings from the environment, `.env` and `config`; refuse to start when invalid."""
-    if isinstance(config, Settings):
-        return config
-    try:
-        return Settings(**(config or {}))
-    except ValidationError as exc:
-        problems = "; ".join(_describe(error) for error in exc.errors())
-        raise SystemExit(f"Invalid settings: {problems}") from None
-
-
-def _describe(error: ErrorDetails) -> str:
-    setting = "_".join(str(part) for part in error["loc"]).upper()
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{setting}: {message}" if setting else message
 
 
 def _running_db_command() -> bool:

@@ -1,31 +1,65 @@
-"""The LLM layer: a small provider protocol, one module per provider, retries and structured output.
+"""The AI feature: completions, streaming, structured output, conversations, usage and budgets
+(`/api/v1/ai`, `/api/v1/recipes`, `flask ai`).
 
-Nothing here knows about Flask or HTTP requests; `services/ai.py` adds budgets, caching,
-accounting and the envelope.
+The LLM layer underneath (`base.py`, `providers/`, `retry.py`, `structured.py`) knows nothing
+about Flask: a small provider protocol, one module per provider, retries and structured output.
 """
 
-from .base import (
-    ChatRequest,
-    ChatResponse,
-    Message,
-    Provider,
-    ProviderBadReplyError,
-    ProviderError,
-    ProviderTimeoutError,
-    ProviderUnavailableError,
-    StreamChunk,
-    Usage,
-)
+from __future__ import annotations
 
-__all__ = [
-    "ChatRequest",
-    "ChatResponse",
-    "Message",
-    "Provider",
-    "ProviderBadReplyError",
-    "ProviderError",
-    "ProviderTimeoutError",
-    "ProviderUnavailableError",
-    "StreamChunk",
-    "Usage",
-]
+from typing import Any
+
+from flask_openapi3 import OpenAPI
+from flask_openapi3.models.media_type import MediaType
+from flask_openapi3.models.request_body import RequestBody
+
+from ..core.health import Check, add_check
+from ..core.settings import init_feature_settings
+from .api import SSE_DOC, ai_bp, recipes_bp
+from .cli import ai_cli
+from .providers import build_provider
+from .settings import AISettings, ai_settings
+
+
+def init_app(app: OpenAPI) -> None:
+    settings = init_feature_settings(app, AISettings)
+    # Built now, not on the first call: the SDK's client is ready before any traffic.
+    app.extensions["ai_provider"] = build_provider(settings)
+    app.register_api(ai_bp)
+    app.register_api(recipes_bp)
+    app.cli.add_command(ai_cli)
+    add_check(app, "ai_service", check_ai_service)
+    document_streams(app)
+
+
+def check_ai_service() -> Check:
+    """Configuration only: a real call on every probe would cost money and hide nothing new."""
+    settings = ai_settings()
+    if settings.ai_offline:
+        return Check(status="ok", detail=f"offline provider, model {settings.ai_model}")
+{%- if cookiecutter.ai_provider == "azure_openai" %}
+    if not settings.ai_base_url:
+        return Check(status="error", detail="AI_BASE_URL (the Azure endpoint) is not set")
+{%- endif %}
+    return Check(status="ok", detail=f"provider {settings.ai_provider}, model {settings.ai_model}")
+
+
+def document_streams(app: OpenAPI) -> None:
+    """A body with a `stream` flag can turn the JSON reply into server-sent events: the 200
+    response of such an operation documents both media types."""
+    documented: Any = SSE_DOC["content"]
+    events = MediaType.model_validate(documented["text/event-stream"])
+    for item in app.paths.values():
+        operation = item.post
+        if operation is None or not isinstance(operation.requestBody, RequestBody):
+            continue
+        body = operation.requestBody.content.get("application/json")
+        ref = getattr(body.media_type_schema, "ref", None) if body is not None else None
+        if not ref:
+            continue
+        schema = app.components_schemas.get(ref.rsplit("/", 1)[-1])
+        ok = (operation.responses or {}).get("200")
+        if schema is None or ok is None or ok.content is None:
+            continue
+        if "stream" in (schema.properties or {}):
+            ok.content.setdefault("text/event-stream", events)

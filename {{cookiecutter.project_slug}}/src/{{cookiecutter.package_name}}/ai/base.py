@@ -9,12 +9,12 @@ from email.utils import parsedate_to_datetime
 from types import ModuleType
 from typing import Any, Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+MessageRole = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True)
 class Message:
-    role: Role
+    role: MessageRole
     content: str
 
 

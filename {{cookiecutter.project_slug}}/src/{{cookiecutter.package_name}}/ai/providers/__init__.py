@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ...settings import Settings
 from ..base import Provider
+from ..settings import AISettings
 from .fake import FakeProvider
 
 
-def build_provider(settings: Settings) -> Provider:
+def build_provider(settings: AISettings) -> Provider:
     """The offline provider when settings ask for it (or lack a key), else the real one."""
     if settings.ai_offline:
         return FakeProvider()
@@ -24,7 +24,7 @@ def build_provider(settings: Settings) -> Provider:
     return OpenAIProvider(
         name="ollama",
         api_key=settings.ai_api_key or "ollama",
-        base_url=settings.ai_base_url or "http://localhost:11434/v1",
+        base_url=settings.ai_base_url,
         timeout=settings.ai_timeout,
         json_mode=False,
     )

@@ -1,0 +1,153 @@
+"""`/api/v1/ai`: completions, streaming, conversations and usage; `/api/v1/recipes`.
+
+Usage, budgets, rate limits and conversations belong to the caller (`core/identity.py`). A
+read-only caller may ask the model (nothing of theirs is changed) but cannot create
+conversations or add messages to them, which store data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, stream_with_context
+
+from ..core.blueprint import api_blueprint
+from ..core.identity import current_caller
+from ..core.responses import Envelope, ErrorEnvelope, envelope
+from . import conversations
+from .base import Message
+from .completion import chat_request, complete
+from .models import (
+    CompletionOut,
+    CompletionRequest,
+    ConversationCreate,
+    ConversationDetail,
+    ConversationList,
+    ConversationOut,
+    ConversationPath,
+    ConversationReply,
+    MessageCreate,
+    RecipeOut,
+    RecipeRequest,
+    UsageSummary,
+)
+from .recipes import generate_recipe
+from .streaming import open_stream
+from .usage import enforce_rate_limit, usage_summary
+
+ai_bp = api_blueprint("ai", __name__, writes=True)
+recipes_bp = api_blueprint("recipes", __name__)
+
+AI_ERRORS: dict[str | int, Any] = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope}
+SSE_DOC = {
+    "description": "Server-sent events: `delta` {content} ..., then `done` {finish_reason, "
+    "usage} or `error` {code, message}.",
+    # On OpenAPI 3.0/3.1 the schema of text/event-stream describes one event (as parsed by
+    # clients and checkers such as schemathesis), not the whole body.
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"type": "string", "enum": ["delta", "done", "error"]},
+                    "data": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+def owner(*, writes: bool = False) -> str:
+    """The caller's owner key (403 for a read-only caller when `writes`)."""
+    return current_caller(writes=writes).key
+
+
+def caller(*, writes: bool = False) -> str:
+    """The owner key of a caller about to use the model, after the AI rate limit."""
+    key = owner(writes=writes)
+    enforce_rate_limit(key)
+    return key
+
+
+def event_stream(events: Iterator[str]) -> Response:
+    return Response(
+        stream_with_context(events),
+        mimetype="text/event-stream",
+        # Proxies must pass each event on at once (nginx buffers unless told not to).
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@ai_bp.post("/complete", responses={200: Envelope[CompletionOut], **AI_ERRORS})
+def create_completion(body: CompletionRequest) -> Response:
+    """One completion. With `response_schema` the reply is validated and returned as `parsed`."""
+    result = complete(body, caller())
+    return envelope(result.data, warnings=result.warnings)
+
+
+@ai_bp.post("/stream", responses={200: SSE_DOC, **AI_ERRORS})
+def stream_completion(body: CompletionRequest) -> Response:
+    """The completion as server-sent events, each flushed as the provider sends it."""
+    key = caller()
+    chat = chat_request(
+        [Message(m.role, m.content) for m in body.messages],
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+    )
+    return event_stream(open_stream(chat, key, schema=body.response_schema))
+
+
+@ai_bp.get("/usage", responses={200: Envelope[UsageSummary]})
+def get_usage() -> Response:
+    """The caller's AI usage and what is left of today's token budget."""
+    return envelope(usage_summary(owner()))
+
+
+@ai_bp.post("/conversations", responses={201: Envelope[ConversationOut]})
+def create_conversation(body: ConversationCreate) -> Response:
+    """Start a conversation (optionally with its own system prompt)."""
+    conversation = conversations.create_conversation(body, owner(writes=True))
+    return envelope(
+        ConversationOut.model_validate(conversation), message="Conversation created.", status=201
+    )
+
+
+@ai_bp.get("/conversations", responses={200: Envelope[ConversationList]})
+def list_conversations() -> Response:
+    """The caller's conversations, most recent first."""
+    return envelope(conversations.list_conversations(owner()))
+
+
+@ai_bp.get(
+    "/conversations/<int:conversation_id>",
+    responses={200: Envelope[ConversationDetail], 404: ErrorEnvelope},
+)
+def get_conversation(path: ConversationPath) -> Response:
+    """A conversation with its whole history."""
+    return envelope(conversations.conversation_detail(path.conversation_id, owner()))
+
+
+@ai_bp.post(
+    "/conversations/<int:conversation_id>/messages",
+    responses={200: Envelope[ConversationReply], 404: ErrorEnvelope, **AI_ERRORS},
+)
+def add_message(path: ConversationPath, body: MessageCreate) -> Response:
+    """Add a message and get the reply (streamed as server-sent events with `stream: true`).
+
+    The whole history is sent to the model; the turn is stored once the reply is complete.
+    """
+    key = caller(writes=True)
+    if body.stream:
+        return event_stream(conversations.stream_message(path.conversation_id, body, key))
+    reply, warnings = conversations.send_message(path.conversation_id, body, key)
+    return envelope(reply, warnings=warnings)
+
+
+@recipes_bp.post("/generate", responses={200: Envelope[RecipeOut], **AI_ERRORS})
+def create_recipe(body: RecipeRequest) -> Response:
+    """A recipe from the ingredients; the model's reply is validated, and re-asked on failure."""
+    recipe, warnings = generate_recipe(body, caller())
+    return envelope(recipe, warnings=warnings)

@@ -1,0 +1,34 @@
+"""Sign-in: users, roles, JWT access and refresh tokens, revocation (`/api/v1/auth`,
+`/api/v1/users`, `flask users`)."""
+
+from __future__ import annotations
+
+from flask_jwt_extended import JWTManager
+from flask_openapi3 import OpenAPI
+
+from ..core.identity import set_caller_loader
+from ..core.settings import init_feature_settings
+from .api import auth_bp
+from .cli import users_cli
+from .service import configure_jwt, user_caller
+from .settings import AuthSettings
+from .users_api import users_bp
+
+jwt = JWTManager()
+configure_jwt(jwt)
+
+
+def init_app(app: OpenAPI) -> None:
+    settings = init_feature_settings(app, AuthSettings)
+    app.config.update(
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ACCESS_TOKEN_EXPIRES=settings.jwt_access_token_expires,
+        JWT_REFRESH_TOKEN_EXPIRES=settings.jwt_refresh_token_expires,
+    )
+    jwt.init_app(app)
+    set_caller_loader(app, user_caller)
+    # Protected routes take `Authorization: Bearer <access token>`.
+    app.security_schemes = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+    app.register_api(auth_bp)
+    app.register_api(users_bp)
+    app.cli.add_command(users_cli)

@@ -1,0 +1,151 @@
+"""Extensions, created unbound here and initialised by `create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from flask import Flask, Request, Response, current_app, g
+from flask.sessions import SecureCookieSessionInterface
+from flask_cors import CORS
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from sqlalchemy import Engine, event
+from sqlmodel import Session, create_engine
+
+from .settings import Settings
+
+
+class Database:
+    """The SQLModel engine of the current app, and one session per request (closed on teardown).
+
+    The engine lives in `app.extensions`, so several apps (tests, CLI) never share one.
+    """
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        app.extensions["database"] = self
+        app.extensions["database_engine"] = make_engine(settings.database_url)
+        app.teardown_appcontext(self._close_session)
+
+    @property
+    def engine(self) -> Engine:
+        engine: Engine = current_app.extensions["database_engine"]
+        return engine
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = Session(self.engine, expire_on_commit=False)
+        session: Session = g.db_session
+        return session
+
+    @contextmanager
+    def new_session(self) -> Iterator[Session]:
+        """A session outside any request (CLI, background tasks)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @staticmethod
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"connect_timeout": 3},
+    )
+
+
+class RedisClient:
+    """An optional Redis connection per app: `client` is None when REDIS_URL is unset."""
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        app.extensions["redis"] = self
+        app.extensions["redis_client"] = (
+            redis.Redis.from_url(
+                settings.redis_url,
+                decode_responses=True,
+                socket_timeout=2,
+                socket_connect_timeout=2,
+                health_check_interval=30,
+            )
+            if settings.redis_url
+            else None
+        )
+
+    @property
+    def client(self) -> redis.Redis | None:
+        client: redis.Redis | None = current_app.extensions.get("redis_client")
+        return client
+
+
+# flask-limiter writes the time to its window's reset into this header on every response; it
+# becomes `Retry-After` only on the limiter's own 429s (see `AppLimiter`).
+LIMIT_RETRY_AFTER_HEADER = "X-RateLimit-Retry-After"
+
+
+class AppLimiter(Limiter):
+    """flask-limiter's Limiter, with two changes for an app factory and an LLM gateway.
+
+    - Each app it is bound to starts with its storage marked healthy: the limiter object is
+      module-level, so a second app in the same process (tests, the CLI) would otherwise inherit
+      a "storage is down" flag from the previous one.
+    - `Retry-After` is left alone unless the limiter itself refused the request. flask-limiter
+      would stamp the reset of the default limit's window on every response, so a provider's
+      "retry in 5 s" would reach the client as "retry in 59 s".
+    """
+
+    def init_app(self, app: Flask) -> None:
+        app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", LIMIT_RETRY_AFTER_HEADER)
+        # Added before the limiter's own hook, so it runs after it: Flask runs the last added first.
+        app.after_request(_retry_after_for_limited_only)
+        super().init_app(app)
+        self._storage_dead = False
+
+
+def _retry_after_for_limited_only(response: Response) -> Response:
+    reset = response.headers.pop(LIMIT_RETRY_AFTER_HEADER, None)
+    if response.status_code == 429 and reset is not None and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(max(1, int(reset)))
+    return response
+
+
+class NoCookieSessions(SecureCookieSessionInterface):
+    """The API is stateless (bearer tokens, no cookies), so no session is opened per request:
+    Flask's default would build a signing serializer for every request only to find no cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> None:
+        return None
+
+
+def get_settings() -> Settings:
+    settings: Settings = current_app.extensions["settings"]
+    return settings
+
+
+db = Database()
+redis_store = RedisClient()
+# A callable: each app's own RATE_LIMIT_DEFAULT, read per request.
+limiter = AppLimiter(
+    key_func=get_remote_address,
+    default_limits=[lambda: get_settings().rate_limit_default],
+)
+cors = CORS()

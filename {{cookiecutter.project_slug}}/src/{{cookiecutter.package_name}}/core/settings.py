@@ -1,0 +1,129 @@
+"""The core settings, read once from the environment and `.env` (pydantic-settings).
+
+Each feature reads its own settings class, a subclass of `Settings` with the feature's fields
+and checks (e.g. `ai/settings.py`); `load_settings` builds any of them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from flask import Flask, current_app
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+APP_VERSION = "{{ cookiecutter.version }}"
+INSTANCE_DIR = Path.cwd() / "instance"
+DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder that production refuses
+MIN_SECRET_LENGTH = 32
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgres://` and `postgresql://` URLs use psycopg 3, the driver the project installs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def check_secret(name: str, value: str) -> None:
+    """Production refuses a missing, placeholder or short secret."""
+    if not value or value == DEFAULT_SECRET or len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{name} must be set to a random value of at least {MIN_SECRET_LENGTH} "
+            "characters in production"
+        )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_env: Literal["development", "testing", "production"] = "development"
+    secret_key: str = DEFAULT_SECRET
+
+    database_url: str = f"sqlite:///{INSTANCE_DIR / 'app.db'}"
+    # Apply migrations when the app starts; unset = only in development on SQLite.
+    auto_migrate: bool | None = None
+    redis_url: str | None = None
+
+    rate_limit_default: str = "200 per minute"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_content_length: int = Field(default=1024 * 1024, gt=0)
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted.
+    trusted_proxy_hops: int = Field(default={{ 1 if cookiecutter.use_nginx else 0 }}, ge=0, le=5)
+    log_level: str = "INFO"
+    # Unset: readable lines in development, JSON everywhere else.
+    log_format: Literal["json", "console"] | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # CORS_ORIGINS=https://a.example,https://b.example
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def migrate_on_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.app_env == "development" and self.is_sqlite
+
+    @property
+    def log_style(self) -> Literal["json", "console"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "console" if self.app_env == "development" else "json"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.is_production:
+            check_secret("SECRET_KEY", self.secret_key)
+        return self
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def load_settings(cls: type[S], config: Mapping[str, Any] | None = None) -> S:
+    """`cls` from the environment, `.env` and `config`; refuse to start when invalid."""
+    try:
+        return cls(**(config or {}))
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise SystemExit(f"Invalid settings: {problems}") from None
+
+
+def _describe(error: ErrorDetails) -> str:
+    setting = "_".join(str(part) for part in error["loc"]).upper()
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{setting}: {message}" if setting else message
+
+
+def init_feature_settings(app: Flask, cls: type[S]) -> S:
+    """A feature's settings for `app`, from the same sources as the app's own."""
+    settings = load_settings(cls, app.extensions["settings_overrides"])
+    app.extensions.setdefault("feature_settings", {})[cls] = settings
+    return settings
+
+
+def feature_settings(cls: type[S]) -> S:
+    """The current app's settings of the feature that declared `cls`."""
+    settings: S = current_app.extensions["feature_settings"][cls]
+    return settings

@@ -1,1 +1,0 @@
-"""The logic the blueprints and the CLI call."""

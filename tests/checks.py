@@ -64,7 +64,7 @@ FEATURE_WORDS: dict[str, list[str]] = {
         r"\bRATE_LIMIT_AUTH\b",
     ],
     "ai": [
-        r"\bAI_[A-Z_]+\b",
+        r"\bAI_(PROVIDER|API_KEY|MODEL|BASE_URL|API_VERSION|TIMEOUT|MAX_RETRIES|TOKEN_BUDGET_DAILY|CACHE_TTL|RETRY_BACKOFF)\b",
         r"\bRATE_LIMIT_AI\b",
         r"/ai/",
         r"/recipes\b",

@@ -25,7 +25,7 @@ workers = _int("WEB_CONCURRENCY", min(multiprocessing.cpu_count() * 2 + 1, 8))
 threads = _int("GUNICORN_THREADS", 8)
 
 # A gthread worker keeps reporting while its threads wait, so `timeout` only catches a hung
-# process; slow AI calls are bounded by AI_TIMEOUT in the app.
+# process{% if cookiecutter.ai_provider != "none" %}; slow AI calls are bounded by AI_TIMEOUT in the app{% endif %}.
 timeout = _int("GUNICORN_TIMEOUT", 120)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Longer than a reverse proxy's idle upstream keepalive (60 s), so the proxy closes first.

@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.ai.jobs import AI_COMPLETION
 {%- endif %}
 from {{ cookiecutter.package_name }}.core.errors import NotFound, ServiceUnavailable
 from {{ cookiecutter.package_name }}.jobs import reports
-from {{ cookiecutter.package_name }}.jobs.celery_app import FlaskCelery, backoff
+from {{ cookiecutter.package_name }}.jobs.celery_app import backoff
 from {{ cookiecutter.package_name }}.jobs.reports import ITEMS_REPORT
 from {{ cookiecutter.package_name }}.jobs.settings import JobsSettings
 from {{ cookiecutter.package_name }}.tasks import celery_app
@@ -395,7 +395,7 @@ def test_a_redelivered_ai_job_is_not_run_or_counted_twice(
     client = ai_jobs.test_client()
     url = queue_ai_job(client, ai_headers)
     first = task_data(client, url, ai_headers)["result"]
-    celery: FlaskCelery = ai_jobs.extensions["celery"]
+    celery = ai_jobs.extensions["celery"]
     task_id = url.rsplit("/", 1)[1]
     kwargs = celery.AsyncResult(task_id).kwargs  # as the message carried them
 

@@ -33,7 +33,7 @@ from .jobs import init_app as init_jobs
 __version__ = APP_VERSION
 
 # The features of this service, set up in this order (a feature may use those before it).
-FEATURES: tuple[Callable[[OpenAPI], None], ...] = (
+FEATURES: list[Callable[[OpenAPI], None]] = [
 {%- if cookiecutter.use_auth %}
     init_auth,
 {%- endif %}
@@ -47,11 +47,13 @@ FEATURES: tuple[Callable[[OpenAPI], None], ...] = (
 {%- if cookiecutter.ai_provider != "none" and cookiecutter.use_celery %}
     init_ai_jobs,
 {%- endif %}
-)
+]
 
-DESCRIPTION = {{ cookiecutter.description | tojson }} + (
-    "\n\nEvery `/api/v1` answer is an envelope: `success`, `message`, `data` and `warnings`, "
-    "or on failure `success: false` with a stable `code` and `details`."
+TITLE = {{ cookiecutter.project_name | tojson }}
+DESCRIPTION = (
+    "Every `/api/v1` answer is an envelope: `success`, `message`, `data` and `warnings`, or on "
+    "failure `success: false` with a stable `code` and `details`. Probes, `/metrics` and this "
+    "document keep their own formats."
 )
 
 
@@ -66,7 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
 
     app = OpenAPI(
         __name__,
-        info=Info(title={{ cookiecutter.project_name | tojson }}, version=__version__, description=DESCRIPTION),
+        info=Info(title=TITLE, version=__version__, description=DESCRIPTION),
         security_schemes={},  # `null` is not valid OpenAPI; auth adds its bearer scheme
         validation_error_status=422,
         validation_error_callback=validation_error_callback,

@@ -12,7 +12,7 @@ from ..core.settings import Settings, feature_settings
 class AISettings(Settings):
     ai_provider: Literal["{{ cookiecutter.ai_provider }}", "fake"] = "{{ cookiecutter.ai_provider }}"
     ai_api_key: str | None = None
-    ai_model: str = "{{ {'openai': 'gpt-4o-mini', 'azure_openai': 'gpt-4o-mini', 'anthropic': 'claude-3-5-haiku-latest', 'ollama': 'llama3.2'}[cookiecutter.ai_provider] }}"
+    ai_model: str = "{{ {'openai': 'gpt-4o-mini', 'azure_openai': 'gpt-4o-mini', 'anthropic': 'claude-3-5-haiku-latest', 'ollama': 'llama3.2'}.get(cookiecutter.ai_provider) }}"
     ai_base_url: str | None = None
 {%- if cookiecutter.ai_provider == "azure_openai" %}
     ai_api_version: str = "2024-10-21"

@@ -1,7 +1,7 @@
 """The checks behind `/health` and `flask health`.
 
-The core checks the database and Redis; a feature adds its own check with `add_check` (the AI
-provider, the Celery worker). A failing database makes the service unhealthy, anything else
+The core checks the database and Redis; a feature adds its own check with `add_check` (an
+external service it needs, a worker). A failing database makes the service unhealthy, anything else
 degraded.
 """
 

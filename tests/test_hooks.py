@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 from checks import check_data_files, check_leftovers, check_ruff, env_values, text_files
-from helpers import HOOKS_DIR, TEMPLATE_DIR, full_context, iter_files, load_hook
+from helpers import HOOKS_DIR, TEMPLATE_DIR, choices, full_context, iter_files, load_hook
 
 # ---------------------------------------------------------------------------- hooks as modules
 
@@ -49,6 +51,15 @@ INVALID_ANSWERS = [
     ("package_name", "flask"),
     ("package_name", "pydantic"),
     ("package_name", "test"),
+    ("package_name", "click"),
+    ("package_name", "jsonschema"),
+    ("package_name", "limits"),
+    ("package_name", "jwt"),
+    ("package_name", "dotenv"),
+    ("package_name", "pydantic_core"),
+    ("package_name", "werkzeug"),
+    ("package_name", "kombu"),
+    ("package_name", "tests"),
     ("package_name", "my-service"),
     ("package_name", "1service"),
     ("package_name", "MyService"),
@@ -83,6 +94,29 @@ def test_pre_gen_rejects_with_one_line_naming_the_variable(
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith(f"ERROR: {variable} "), err
+
+
+@pytest.mark.parametrize("name", ["llm_service", "my_api", "recipes2", "service_v2"])
+def test_plain_package_names_are_accepted(name: str) -> None:
+    context = full_context(package_name=name)
+    load_hook("pre_gen_project", context).check_package_name(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("json", "standard library"),
+        ("click", "dependency"),
+        ("pydantic_core", "dependency"),
+        ("migrations", "layout"),
+    ],
+)
+def test_shadowing_names_say_what_they_shadow(name: str, rule: str) -> None:
+    hook = load_hook("pre_gen_project", full_context())
+    with pytest.raises(hook.InvalidAnswerError, match=rule) as error:
+        hook.check_package_name(name)
+    assert str(error.value).startswith(f"package_name {name!r} is invalid: ")
+    assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -128,6 +162,97 @@ def test_cli_reports_the_rule_on_stderr(tmp_path: Path) -> None:
     assert "package_name 'json'" in hook_lines[0]
     assert "standard library" in hook_lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ names the dependencies import
+
+# Prints {import name: [distributions]} for the environment of the python that runs it.
+IMPORT_NAMES_SCRIPT = (
+    "import importlib.metadata as m, json; print(json.dumps(m.packages_distributions()))"
+)
+AI_PROVIDERS = [provider for provider in choices("ai_provider") if provider != "none"]
+
+
+def uv_binary() -> str:
+    uv = shutil.which("uv")
+    if uv is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("uv is not on PATH", pytrace=False)
+        pytest.skip("uv is not on PATH: cannot resolve the project's dependencies")
+    return uv
+
+
+def run_uv(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def installed_import_names(root: Path, workdir: Path) -> dict[str, list[str]]:
+    """Resolve every dependency the project declares (all groups and extras), install the pinned
+    set without the project into a throwaway venv, and read the import names it provides."""
+    uv = uv_binary()
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    groups = [arg for group in pyproject.get("dependency-groups", {}) for arg in ("--group", group)]
+    pinned = workdir / "requirements.txt"
+    run_uv(
+        [uv, "pip", "compile", "-q", "--python", sys.executable, "pyproject.toml",
+         "--all-extras", *groups, "-o", str(pinned)],
+        cwd=root,
+    )  # fmt: skip
+    venv = workdir / "venv"
+    run_uv([uv, "venv", "-q", "--python", sys.executable, str(venv)], cwd=workdir)
+    python = venv / "bin" / "python"
+    run_uv(
+        [uv, "pip", "install", "-q", "--python", str(python), "--no-deps", "-r", str(pinned)],
+        cwd=workdir,
+    )
+    result = subprocess.run(
+        [str(python), "-c", IMPORT_NAMES_SCRIPT], capture_output=True, text=True, check=True
+    )
+    names: dict[str, list[str]] = json.loads(result.stdout)
+    return names
+
+
+@pytest.mark.parametrize("ai_provider", AI_PROVIDERS)
+def test_every_import_name_of_the_dependencies_is_refused(
+    cookies: Any, tmp_path: Path, ai_provider: str
+) -> None:
+    """A dependency added to the template without its import names in the hook fails here."""
+    result = cookies.bake(
+        extra_context={
+            "ai_provider": ai_provider,
+            "use_auth": True,
+            "use_celery": True,
+            "use_nginx": True,
+            "use_docker": True,
+            "project_slug": f"deps-{ai_provider.replace('_', '-')}",
+        }
+    )
+    assert result.exit_code == 0, result.exception
+    root = Path(result.project_path)
+    names = installed_import_names(root, tmp_path)
+    assert {"flask", "pydantic", "pytest"} <= set(names), sorted(names)
+    hook = load_hook("pre_gen_project", result.context)
+    own = result.context["package_name"]
+    missing = sorted(
+        f"{name} (from {', '.join(sorted(set(dists)))})"
+        for name, dists in names.items()
+        if name.isidentifier()
+        and name == name.lower()
+        and not name.startswith("_")
+        and name != own
+        and name not in sys.stdlib_module_names
+        and name not in hook.DEPENDENCY_MODULES
+    )
+    assert not missing, (
+        "import names missing from DEPENDENCY_MODULES in hooks/pre_gen_project.py: "
+        + ", ".join(missing)
+    )
 
 
 # ------------------------------------------------------------------------------ hostile values

@@ -40,7 +40,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bake(session: nox.Session) -> None:
     """Bake every feature combination and check each project statically (fast, in-process)."""
-    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft")
+    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft", "kubernetes-validate>=1.31")
     session.run("pytest", "-m", "not variants", "-n", "auto", *session.posargs)
 
 

@@ -102,7 +102,8 @@ def enabled_features(context: dict[str, object]) -> set[str]:
         "nginx": context["use_nginx"] is True,
         "docker": context["use_docker"] is True,
         "kubernetes": context.get("use_kubernetes") is True,
-        "kubernetes_worker": context.get("use_kubernetes") is True and context["use_celery"] is True,
+        "kubernetes_worker": context.get("use_kubernetes") is True
+        and context["use_celery"] is True,
         "github": context["ci_provider"] == "github",
         "gitlab": context["ci_provider"] == "gitlab",
         "license": context["license"] != "Proprietary",

@@ -17,7 +17,7 @@ from typing import Any
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "bake", "variants"]
+nox.options.sessions = ["lint", "bake", "variants", "multi_instance"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
@@ -63,6 +63,16 @@ def variants(session: nox.Session) -> None:
         "tests/test_variants.py",
         *session.posargs,
     )
+
+
+@nox.session
+def multi_instance(session: nox.Session) -> None:
+    """Two gunicorn instances of one full variant behind a real nginx, sharing PostgreSQL, Redis
+    and a Celery worker on 127.0.0.1, behave as one service (tests/test_multi_instance.py). A
+    session of its own: its servers live for the whole module, in one process, and the variants
+    session keeps its scheduling."""
+    session.install(*TEST_REQUIREMENTS, "psycopg[binary]", "redis")
+    session.run("pytest", "-m", "variants", "tests/test_multi_instance.py", *session.posargs)
 
 
 # ------------------------------------------------------------------------------------------ demo

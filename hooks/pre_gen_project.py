@@ -203,9 +203,17 @@ def check_single_line(context: dict[str, object]) -> None:
 
 
 def check_choices(context: dict[str, object]) -> None:
-    for key in ("use_auth", "use_celery", "use_nginx", "use_docker"):
+    for key in ("use_auth", "use_celery", "use_nginx", "use_docker", "use_kubernetes"):
         if not isinstance(context[key], bool):
             raise InvalidAnswerError(f"{key} {context[key]!r} is invalid: answer yes or no.")
+
+
+def check_compatible(context: dict[str, object]) -> None:
+    if context["use_kubernetes"] is True and context["use_docker"] is not True:
+        raise InvalidAnswerError(
+            "use_kubernetes needs use_docker: the manifests run the image built from the "
+            "Dockerfile; answer yes to use_docker or no to use_kubernetes."
+        )
 
 
 def validate(context: dict[str, object]) -> None:
@@ -216,6 +224,7 @@ def validate(context: dict[str, object]) -> None:
     check_email(str(context["author_email"]))
     check_version(str(context["version"]))
     check_choices(context)
+    check_compatible(context)
 
 
 def main() -> int:

@@ -80,6 +80,7 @@ FEATURE_WORDS: dict[str, list[str]] = {
     "celery": [r"celery", r"/tasks/", r"\bjob_timeout\b"],
     "nginx": [r"nginx"],
     "docker": [r"docker"],
+    "kubernetes": [r"kubernetes", r"kubectl"],
     # Links to github.com (e.g. pre-commit hooks) are fine; GitHub Actions config is not.
     "github": [r"\.github/", r"github actions", r"\bgithub_[a-z]"],
     "gitlab": [r"gitlab"],
@@ -88,8 +89,10 @@ FEATURE_WORDS: dict[str, list[str]] = {
 # nginx in front needs (X-Accel-Buffering), whether or not the bundled config is there.
 # The test stub upstream speaks every provider's wire protocol from one handler (the path
 # tells which), so it names the others; nothing outside tests/ may.
+# The Kubernetes Ingress is written for the ingress-nginx controller, which has nothing to do with
+# the bundled nginx config; its annotations name it whether or not use_nginx is on.
 FEATURE_WORDS_EXEMPT: dict[str, tuple[str, ...]] = {
-    "nginx": ("*.py",),
+    "nginx": ("*.py", "deploy/kubernetes/*"),
     "anthropic": ("tests/upstream.py",),
     "openai_sdk": ("tests/upstream.py",),
     "azure_openai": ("tests/upstream.py",),

@@ -29,6 +29,9 @@ FEATURE_OPTIONS = (
 RUNTIME_OPTIONS = ("ai_provider", "use_auth", "use_celery", "use_nginx")
 # Options that only change values inside files; each value is baked at least once.
 VALUE_OPTIONS = ("python_version", "license")
+# Options that need another one on (the pre-gen hook refuses them without it): they alternate
+# over the combinations where it is on, and stay at their default elsewhere.
+DEPENDENT_OPTIONS = {"use_kubernetes": "use_docker"}
 
 
 def choices(option: str) -> list[Any]:
@@ -128,12 +131,19 @@ def runtime_variants(
 
 
 def feature_matrix() -> list[dict[str, Any]]:
-    """All feature combinations; python_version and license rotate so each value appears."""
+    """All feature combinations; python_version and license rotate so each value appears.
+
+    A dependent option (use_kubernetes) alternates where its requirement is on. ci_provider
+    varies fastest and has three values, so every runtime combination with Docker is baked both
+    with and without it."""
     matrix = []
     for index, combo in enumerate(combinations(FEATURE_OPTIONS)):
         for option in VALUE_OPTIONS:
             values = choices(option)
             combo[option] = values[index % len(values)]
+        for option, needs in DEPENDENT_OPTIONS.items():
+            values = choices(option)
+            combo[option] = values[index % len(values)] if combo[needs] else values[0]
         matrix.append(combo)
     return matrix
 

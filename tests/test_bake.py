@@ -20,7 +20,14 @@ from checks import (
     env_values,
     text_files,
 )
-from helpers import choices, feature_matrix, load_hook, option_id
+from helpers import (
+    RUNTIME_OPTIONS,
+    choices,
+    combinations,
+    feature_matrix,
+    load_hook,
+    option_id,
+)
 
 MATRIX = feature_matrix()
 
@@ -44,8 +51,17 @@ def bake(cookies: Any, **extra: Any) -> tuple[Path, dict[str, Any]]:
 
 def test_matrix_covers_every_value() -> None:
     assert len(MATRIX) == 240
-    for option in ("python_version", "license"):
+    for option in ("python_version", "license", "use_kubernetes"):
         assert {combo[option] for combo in MATRIX} == set(choices(option))
+    # Kubernetes manifests only with Docker, and for every runtime combination both ways.
+    assert not any(combo["use_kubernetes"] and not combo["use_docker"] for combo in MATRIX)
+    for runtime in combinations(RUNTIME_OPTIONS):
+        baked = {
+            combo["use_kubernetes"]
+            for combo in MATRIX
+            if combo["use_docker"] and all(combo[key] == runtime[key] for key in runtime)
+        }
+        assert baked == {True, False}, runtime
 
 
 @pytest.mark.parametrize("combo", MATRIX, ids=option_id)

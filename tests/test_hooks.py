@@ -119,6 +119,26 @@ def test_shadowing_names_say_what_they_shadow(name: str, rule: str) -> None:
     assert "\n" not in str(error.value)
 
 
+def test_pre_gen_refuses_kubernetes_without_docker(capsys: pytest.CaptureFixture[str]) -> None:
+    context = full_context(use_kubernetes=True, use_docker=False)
+    assert load_hook("pre_gen_project", context).main() == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ERROR: use_kubernetes "), lines
+    assert "use_docker" in lines[0], lines
+    for docker in (True, False):
+        context = full_context(use_kubernetes=False, use_docker=docker)
+        assert load_hook("pre_gen_project", context).main() == 0
+    assert load_hook("pre_gen_project", full_context(use_kubernetes=True)).main() == 0
+
+
+def test_kubernetes_without_docker_leaves_no_directory(cookies: Any, tmp_path: Path) -> None:
+    result = cookies.bake(extra_context={"use_kubernetes": True, "use_docker": False})
+    assert result.exit_code != 0
+    assert type(result.exception).__name__ == "FailedHookException"
+    assert written(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     "case",
     [("project_slug", "My Service"), ("package_name", "json"), ("author_email", "nobody")],
@@ -392,8 +412,9 @@ def test_manifest_paths_exist_in_the_template() -> None:
         (
             {"use_nginx": False, "use_docker": False, "ci_provider": "gitlab"},
             {"gitlab"},
-            {"nginx", "docker", "github"},
+            {"nginx", "docker", "github", "kubernetes"},
         ),
+        ({"use_kubernetes": True}, {"docker", "kubernetes"}, set()),
     ],
 )
 def test_enabled_features(answers: dict[str, Any], on: set[str], off: set[str]) -> None:

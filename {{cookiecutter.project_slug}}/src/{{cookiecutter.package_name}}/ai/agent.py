@@ -78,10 +78,14 @@ class Step:
         return event
 
     def as_dict(self) -> dict[str, Any]:
-        data = self.result_event()
-        data["arguments"] = self.arguments
-        data["duration_ms"] = round(self.duration_ms, 2)
-        return data
+        return {
+            "id": self.id,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "result": self.result,
+            "error": self.error,
+            "duration_ms": round(self.duration_ms, 2),
+        }
 
 
 @dataclass

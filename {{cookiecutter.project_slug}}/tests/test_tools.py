@@ -364,6 +364,37 @@ def test_a_tool_that_hangs_times_out(
     faulty_tools.set()
 
 
+def tool_metric(client: FlaskClient, name: str, tool: str, outcome: str | None = None) -> float:
+    """A sample of /metrics (summed over the other labels)."""
+    labels = [f'tool="{tool}"'] + ([f'outcome="{outcome}"'] if outcome else [])
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in client.get("/metrics").get_data(as_text=True).splitlines()
+        if line.startswith(name + "{") and all(label in line for label in labels)
+    )
+
+
+def test_tool_calls_are_counted_by_tool_and_outcome(
+    ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    ok_before = tool_metric(ai_client, "ai_tool_calls_total", "current_time", "ok")
+    bad_before = tool_metric(ai_client, "ai_tool_calls_total", "current_time", "invalid_arguments")
+    unknown_before = tool_metric(ai_client, "ai_tool_calls_total", "unknown", "unknown_tool")
+    timed_before = tool_metric(ai_client, "ai_tool_duration_seconds_count", "current_time")
+    calls = [Call("current_time"), Call("current_time", {"timezone": "Nowhere"}), Call("nope")]
+    upstream.queue(ToolUse(calls), Text("Done."))
+
+    post(ai_client, "complete", ask("current_time"), ai_headers)
+
+    assert tool_metric(ai_client, "ai_tool_calls_total", "current_time", "ok") == ok_before + 1
+    invalid = tool_metric(ai_client, "ai_tool_calls_total", "current_time", "invalid_arguments")
+    assert invalid == bad_before + 1
+    unknown = tool_metric(ai_client, "ai_tool_calls_total", "unknown", "unknown_tool")
+    assert unknown == unknown_before + 1
+    timed = tool_metric(ai_client, "ai_tool_duration_seconds_count", "current_time")
+    assert timed == timed_before + 2
+
+
 # -- the provider failing half-way ---------------------------------------------------------------
 
 

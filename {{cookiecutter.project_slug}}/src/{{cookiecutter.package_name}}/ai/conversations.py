@@ -85,7 +85,8 @@ def _history(conversation: Conversation) -> list[ConversationMessage]:
 
 
 def _request_messages(conversation: Conversation, content: str, *, tools: bool) -> list[Message]:
-    history = _history(conversation)[-MAX_HISTORY:]
+    # Empty replies (a turn that ended at max_steps) are left out: providers refuse them.
+    history = [m for m in _history(conversation)[-MAX_HISTORY:] if m.content or m.tool_calls]
     messages = [Message("system", conversation.system_prompt or prompt("system"))]
     if tools:
         while history and history[0].role == "tool":  # cut off from its call by the limit

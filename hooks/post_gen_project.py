@@ -29,12 +29,14 @@ MANIFEST: dict[str, list[str]] = {
     ],
     "ai": [
         "src/{package}/ai",
+        "migrations/versions/0002_ai_tool_calls.py",
         "tests/upstream.py",
         "tests/test_ai.py",
         "tests/test_ai_errors.py",
         "tests/test_recipes.py",
         "tests/test_conversations.py",
         "tests/test_ai_operations.py",
+        "tests/test_tools.py",
     ],
     "openai_sdk": [
         "src/{package}/ai/providers/openai.py",

@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.ai import completion as ai_service
 from {{ cookiecutter.package_name }}.ai.errors import BudgetExceeded
 from {{ cookiecutter.package_name }}.ai.models import CompletionRequest
 from {{ cookiecutter.package_name }}.ai.usage import check_budget, usage_summary
+from {{ cookiecutter.package_name }}.core.identity import Caller
 
 from .upstream import (
     MODEL,
@@ -426,12 +427,13 @@ def test_background_completion_runs_without_a_request_and_counts_a_job_once(
     app = make_ai_app(ai_token_budget_daily=20)
     body = CompletionRequest.model_validate(HELLO)
     owner = "user:42"
+    caller = Caller(owner, user_id=42)
 
     with app.app_context():
-        first = ai_service.complete(body, owner, request_id="job-1")
-        again = ai_service.complete(body, owner, request_id="job-1")  # redelivered
+        first = ai_service.complete(body, caller, request_id="job-1")
+        again = ai_service.complete(body, caller, request_id="job-1")  # redelivered
         summary = usage_summary(owner)
-        ai_service.complete(body, owner, request_id="job-2")
+        ai_service.complete(body, caller, request_id="job-2")
         with pytest.raises(BudgetExceeded):
             check_budget(owner)
 

@@ -3,12 +3,13 @@
 It speaks the wire protocols the real SDKs expect: OpenAI chat completions (also under
 Azure's `/openai/deployments/{name}/` paths) and Anthropic messages, each as one JSON body
 or as a server-sent event stream, chosen by the request path and its `stream` flag. Tests
-queue provider-neutral replies (`Text`, `Status`, `Raw`); every request is recorded.
+queue provider-neutral replies (`Text`, `ToolUse`, `Status`, `Raw`); every request is recorded.
 The server starts once per session; `upstream` hands each test an empty queue.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -66,6 +67,45 @@ class Text:
         return [word if i == 0 else " " + word for i, word in enumerate(words)]
 
 
+_CALL_IDS = itertools.count(1)
+
+
+@dataclass
+class Call:
+    """One tool call of a `ToolUse` reply. `arguments`: an object (sent as JSON), or text sent
+    as it is (e.g. broken JSON)."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str = field(default_factory=lambda: f"call_stub_{next(_CALL_IDS)}")
+
+    def text(self) -> str:
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+
+
+@dataclass
+class ToolUse:
+    """A model reply asking for tools: several calls make parallel calls in one turn. Streamed,
+    each call's arguments arrive in pieces of `piece` characters (tool-call deltas)."""
+
+    calls: list[Call]
+    content: str = ""
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+    piece: int = 6
+    chunk_delay: float = 0.0
+    delay: float = 0.0
+    model: str | None = None
+    finish_reason: str = "tool_calls"
+
+    def parts(self) -> list[str]:
+        return Text(self.content).parts() if self.content else []
+
+    def pieces(self, call: Call) -> list[str]:
+        text = call.text()
+        return [text[i : i + self.piece] for i in range(0, len(text), self.piece)]
+
+
 @dataclass
 class Status:
     """An HTTP error status with the provider's error body."""
@@ -86,7 +126,7 @@ class Raw:
     delay: float = 0.0
 
 
-Reply = Text | Status | Raw
+Reply = Text | ToolUse | Status | Raw
 
 
 @dataclass
@@ -195,7 +235,9 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def _send_stream(self, reply: Text, body: dict[str, Any], anthropic: bool) -> None:
+        def _send_stream(
+            self, reply: Text | ToolUse, body: dict[str, Any], anthropic: bool
+        ) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -218,11 +260,28 @@ def _error_body(reply: Status, anthropic: bool) -> dict[str, Any]:
     return {"error": {"message": reply.message, "type": "server_error", "code": None}}
 
 
-def _model(reply: Text, body: dict[str, Any]) -> str:
+def _model(reply: Text | ToolUse, body: dict[str, Any]) -> str:
     return reply.model or str(body.get("model") or "stub-model")
 
 
-def _openai_completion(reply: Text, body: dict[str, Any]) -> dict[str, Any]:
+def _openai_message(reply: Text | ToolUse) -> dict[str, Any]:
+    if isinstance(reply, Text):
+        return {"role": "assistant", "content": reply.content}
+    return {
+        "role": "assistant",
+        "content": reply.content or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.text()},
+            }
+            for call in reply.calls
+        ],
+    }
+
+
+def _openai_completion(reply: Text | ToolUse, body: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": "chatcmpl-stub",
         "object": "chat.completion",
@@ -231,7 +290,7 @@ def _openai_completion(reply: Text, body: dict[str, Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.content},
+                "message": _openai_message(reply),
                 "finish_reason": reply.finish_reason,
             }
         ],
@@ -243,7 +302,7 @@ def _openai_completion(reply: Text, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _openai_events(reply: Text, body: dict[str, Any]) -> list[str]:
+def _openai_events(reply: Text | ToolUse, body: dict[str, Any]) -> list[str]:
     def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         return {
             "id": "chatcmpl-stub",
@@ -255,6 +314,8 @@ def _openai_events(reply: Text, body: dict[str, Any]) -> list[str]:
 
     chunks = [chunk({"role": "assistant", "content": ""}, None)]
     chunks += [chunk({"content": part}, None) for part in reply.parts()]
+    if isinstance(reply, ToolUse):
+        chunks += _openai_tool_chunks(reply, chunk)
     chunks.append(chunk({}, reply.finish_reason))
     if (body.get("stream_options") or {}).get("include_usage"):
         final = chunk({}, None)
@@ -264,51 +325,77 @@ def _openai_events(reply: Text, body: dict[str, Any]) -> list[str]:
     return [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
 
 
-_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens"}
+def _openai_tool_chunks(
+    reply: ToolUse, chunk: Callable[[dict[str, Any], str | None], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per call: its id and name first, then its arguments a few characters at a time."""
+    chunks = []
+    for index, call in enumerate(reply.calls):
+        head = {"index": index, "id": call.id, "type": "function"}
+        head["function"] = {"name": call.name, "arguments": ""}
+        chunks.append(chunk({"tool_calls": [head]}, None))
+        chunks += [
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}, None)
+            for piece in reply.pieces(call)
+        ]
+    return chunks
 
 
-def _anthropic_message(reply: Text, body: dict[str, Any]) -> dict[str, Any]:
+_ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def _anthropic_input(call: Call) -> Any:
+    try:
+        return json.loads(call.text())
+    except ValueError:
+        return call.text()
+
+
+def _anthropic_blocks(reply: Text | ToolUse) -> list[dict[str, Any]]:
+    if isinstance(reply, Text):
+        return [{"type": "text", "text": reply.content}]
+    blocks = [{"type": "text", "text": reply.content}] if reply.content else []
+    return blocks + [
+        {"type": "tool_use", "id": call.id, "name": call.name, "input": _anthropic_input(call)}
+        for call in reply.calls
+    ]
+
+
+def _anthropic_message(reply: Text | ToolUse, body: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": "msg_stub",
         "type": "message",
         "role": "assistant",
         "model": _model(reply, body),
-        "content": [{"type": "text", "text": reply.content}],
+        "content": _anthropic_blocks(reply),
         "stop_reason": _ANTHROPIC_STOP.get(reply.finish_reason, reply.finish_reason),
         "stop_sequence": None,
         "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
     }
 
 
-def _anthropic_events(reply: Text, body: dict[str, Any]) -> list[str]:
+def _anthropic_events(reply: Text | ToolUse, body: dict[str, Any]) -> list[str]:
     message = _anthropic_message(reply, body)
     start = dict(message, content=[], stop_reason=None)
     start["usage"] = {"input_tokens": reply.prompt_tokens, "output_tokens": 1}
     events: list[tuple[str, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": start}),
-        (
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        ),
         ("ping", {"type": "ping"}),
     ]
-    events += [
-        (
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "text_delta", "text": part},
-            },
+    index = 0
+    if isinstance(reply, Text) or reply.content:
+        events += _anthropic_block(
+            index,
+            {"type": "text", "text": ""},
+            [{"type": "text_delta", "text": part} for part in reply.parts()],
         )
-        for part in reply.parts()
-    ]
+        index += 1
+    if isinstance(reply, ToolUse):
+        for offset, call in enumerate(reply.calls):
+            head = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in reply.pieces(call)]
+            events += _anthropic_block(index + offset, head, deltas)
     events += [
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
         (
             "message_delta",
             {
@@ -322,6 +409,21 @@ def _anthropic_events(reply: Text, body: dict[str, Any]) -> list[str]:
     return [f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events]
 
 
+def _anthropic_block(
+    index: int, head: dict[str, Any], deltas: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """One content block: its start, its deltas, its stop."""
+    start = {"type": "content_block_start", "index": index, "content_block": head}
+    return [
+        ("content_block_start", start),
+        *(
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+            for delta in deltas
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
+
+
 # -- what the provider saw -----------------------------------------------------------------------
 
 
@@ -332,6 +434,52 @@ def sent_messages(request: RecordedRequest) -> list[dict[str, str]]:
     if system:  # Anthropic takes the system prompt as a parameter
         messages.insert(0, {"role": "system", "content": system})
     return messages
+
+
+def offered_tools(request: RecordedRequest) -> list[str]:
+    """The names of the tools a request offered the model."""
+    tools = request.body.get("tools") or []
+    return [tool["function"]["name"] if "function" in tool else tool["name"] for tool in tools]
+
+
+def sent_tool_calls(request: RecordedRequest) -> list[dict[str, Any]]:
+    """The tool calls of the history a request carried, as [{id, name, arguments}]."""
+    calls = []
+    for message in request.body["messages"]:
+        for call in message.get("tool_calls") or []:  # OpenAI
+            function = call["function"]
+            calls.append(
+                {"id": call["id"], "name": function["name"], "arguments": function["arguments"]}
+            )
+        if message["role"] == "assistant" and isinstance(message["content"], list):  # Anthropic
+            calls += [
+                {"id": block["id"], "name": block["name"], "arguments": json.dumps(block["input"])}
+                for block in message["content"]
+                if block["type"] == "tool_use"
+            ]
+    return calls
+
+
+def sent_tool_results(request: RecordedRequest) -> list[dict[str, Any]]:
+    """The tool results a request carried, as [{id, content (parsed), is_error}] in order."""
+    results = []
+    for message in request.body["messages"]:
+        if message["role"] == "tool":  # OpenAI
+            content = json.loads(message["content"])
+            results.append(
+                {"id": message["tool_call_id"], "content": content, "is_error": "error" in content}
+            )
+        elif message["role"] == "user" and isinstance(message["content"], list):  # Anthropic
+            results += [
+                {
+                    "id": block["tool_use_id"],
+                    "content": json.loads(block["content"]),
+                    "is_error": block.get("is_error", False),
+                }
+                for block in message["content"]
+                if block["type"] == "tool_result"
+            ]
+    return results
 
 
 def expected_path() -> str:

@@ -1,7 +1,7 @@
-"""`/api/v1/ai`: completions, streaming, conversations and usage; `/api/v1/recipes`.
+"""`/api/v1/ai`: completions, streaming, tools, conversations and usage; `/api/v1/recipes`.
 
 Usage, budgets, rate limits and conversations belong to the caller (`core/identity.py`). A
-read-only caller may ask the model (nothing of theirs is changed) but cannot create
+read-only caller may ask the model and let it use tools (tools only read) but cannot create
 conversations or add messages to them, which store data.
 """
 
@@ -13,11 +13,11 @@ from typing import Any
 from flask import Response, stream_with_context
 
 from ..core.blueprint import api_blueprint
-from ..core.identity import current_caller
+from ..core.identity import Caller, current_caller
 from ..core.responses import Envelope, ErrorEnvelope, envelope
 from . import conversations
 from .base import Message
-from .completion import chat_request, complete
+from .completion import chat_request, complete, toolbox
 from .models import (
     CompletionOut,
     CompletionRequest,
@@ -30,10 +30,12 @@ from .models import (
     MessageCreate,
     RecipeOut,
     RecipeRequest,
+    ToolOut,
     UsageSummary,
 )
 from .recipes import generate_recipe
 from .streaming import open_stream
+from .tools import registered
 from .usage import enforce_rate_limit, usage_summary
 
 ai_bp = api_blueprint("ai", __name__, writes=True)
@@ -41,8 +43,9 @@ recipes_bp = api_blueprint("recipes", __name__)
 
 AI_ERRORS: dict[str | int, Any] = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope}
 SSE_DOC = {
-    "description": "Server-sent events: `delta` {content} ..., then `done` {finish_reason, "
-    "usage} or `error` {code, message}.",
+    "description": "Server-sent events: `delta` {content} ..., with tools `tool_call` {id, tool, "
+    "arguments} and `tool_result` {id, tool, result | error} between the model's turns, then "
+    "`done` {finish_reason, usage, steps?, warnings} or `error` {code, message}.",
     # On OpenAPI 3.0/3.1 the schema of text/event-stream describes one event (as parsed by
     # clients and checkers such as schemathesis), not the whole body.
     "content": {
@@ -51,7 +54,10 @@ SSE_DOC = {
                 "type": "object",
                 "required": ["event", "data"],
                 "properties": {
-                    "event": {"type": "string", "enum": ["delta", "done", "error"]},
+                    "event": {
+                        "type": "string",
+                        "enum": ["delta", "tool_call", "tool_result", "done", "error"],
+                    },
                     "data": {"type": "string"},
                 },
             }
@@ -65,11 +71,12 @@ def owner(*, writes: bool = False) -> str:
     return current_caller(writes=writes).key
 
 
-def caller(*, writes: bool = False) -> str:
-    """The owner key of a caller about to use the model, after the AI rate limit."""
-    key = owner(writes=writes)
-    enforce_rate_limit(key)
-    return key
+def caller(*, writes: bool = False) -> Caller:
+    """A caller about to use the model, after the AI rate limit (counted once per request,
+    however many model calls its tool loop makes)."""
+    who = current_caller(writes=writes)
+    enforce_rate_limit(who.key)
+    return who
 
 
 def event_stream(events: Iterator[str]) -> Response:
@@ -93,13 +100,26 @@ def create_completion(body: CompletionRequest) -> Response:
 @ai_bp.post("/stream", responses={200: SSE_DOC, **AI_ERRORS})
 def stream_completion(body: CompletionRequest) -> Response:
     """The completion as server-sent events, each flushed as the provider sends it."""
-    key = caller()
+    who = caller()
     chat = chat_request(
         [Message(m.role, m.content) for m in body.messages],
         temperature=body.temperature,
         max_tokens=body.max_tokens,
     )
-    return event_stream(open_stream(chat, key, schema=body.response_schema))
+    tools = toolbox(body.tools, who, body.max_steps)
+    return event_stream(open_stream(chat, who.key, schema=body.response_schema, tools=tools))
+
+
+@ai_bp.get("/tools", responses={200: Envelope[list[ToolOut]]})
+def list_tools() -> Response:
+    """The tools a request may offer the model (`tools: [name, ...]`), with the JSON Schema of
+    their arguments."""
+    owner()  # signed in, like every AI route
+    tools = [
+        ToolOut(name=tool.name, description=tool.description, parameters=tool.spec.parameters)
+        for tool in registered()
+    ]
+    return envelope([tool.model_dump() for tool in tools])
 
 
 @ai_bp.get("/usage", responses={200: Envelope[UsageSummary]})
@@ -143,15 +163,15 @@ def add_message(path: ConversationPath, body: MessageCreate) -> Response:
 
     The whole history is sent to the model; the turn is stored once the reply is complete.
     """
-    key = caller(writes=True)
+    who = caller(writes=True)
     if body.stream:
-        return event_stream(conversations.stream_message(path.conversation_id, body, key))
-    reply, warnings = conversations.send_message(path.conversation_id, body, key)
+        return event_stream(conversations.stream_message(path.conversation_id, body, who))
+    reply, warnings = conversations.send_message(path.conversation_id, body, who)
     return envelope(reply, warnings=warnings)
 
 
 @recipes_bp.post("/generate", responses={200: Envelope[RecipeOut], **AI_ERRORS})
 def create_recipe(body: RecipeRequest) -> Response:
     """A recipe from the ingredients; the model's reply is validated, and re-asked on failure."""
-    recipe, warnings = generate_recipe(body, caller())
+    recipe, warnings = generate_recipe(body, caller().key)
     return envelope(recipe, warnings=warnings)

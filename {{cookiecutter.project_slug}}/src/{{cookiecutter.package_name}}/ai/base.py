@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -9,13 +10,41 @@ from email.utils import parsedate_to_datetime
 from types import ModuleType
 from typing import Any, Literal, Protocol
 
-MessageRole = Literal["system", "user", "assistant"]
+MessageRole = Literal["system", "user", "assistant"]  # what API callers may send
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool offered to the model: its name, what it does, and the JSON Schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asking for a tool. `arguments` is the JSON text the model wrote, unchecked."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
 class Message:
-    role: MessageRole
+    """One message of a conversation.
+
+    An assistant message may ask for `tool_calls` (with or without text); each result comes
+    back as a `tool` message naming its call in `tool_call_id`, `is_error` when the call failed.
+    """
+
+    role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    is_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,24 +73,32 @@ class ChatRequest:
     max_tokens: int | None = None
     json_output: bool = False
     json_schema: dict[str, Any] | None = None
+    tools: tuple[ToolSpec, ...] = ()
 
 
 @dataclass(frozen=True)
 class ChatResponse:
+    """A reply: text, and the tools the model asks for (finish reason `tool_calls`)."""
+
     content: str
     finish_reason: str
     model: str
     usage: Usage = field(default_factory=Usage)
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """A piece of a streamed reply: text, and on the last chunks the finish reason and usage."""
+    """A piece of a streamed reply: text, and on the last chunks the finish reason and usage.
+
+    Providers assemble the tool calls streamed in pieces and yield them whole, once.
+    """
 
     delta: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ProviderError(Exception):
@@ -116,6 +153,22 @@ class Provider(Protocol):
 def estimate_tokens(text: str) -> int:
     """A rough count (about four characters a token) for when a provider reports no usage."""
     return max(1, len(text) // 4) if text else 0
+
+
+def message_tokens(message: Message) -> int:
+    """The rough size of a message, its tool calls included."""
+    calls = sum(estimate_tokens(call.name + call.arguments) for call in message.tool_calls)
+    return estimate_tokens(message.content) + calls
+
+
+def tool_arguments(call: ToolCall) -> dict[str, Any]:
+    """A call's arguments as an object, for providers that send them parsed; `{}` when the model
+    wrote something else (the call then got an error result)."""
+    try:
+        value = json.loads(call.arguments or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def status_error(status: int, message: str, retry_after: float | None) -> ProviderError:

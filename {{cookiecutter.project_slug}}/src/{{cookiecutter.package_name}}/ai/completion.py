@@ -1,8 +1,8 @@
 """One AI completion as the API and background jobs need it: budget, cache, retries,
-structured output, usage accounting, metrics and the envelope's warnings.
+structured output, the tool loop, usage accounting, metrics and the envelope's warnings.
 
 Everything here needs an app context, never a request: `complete()` is what a background job
-calls. The caller is identified by an `owner` key (`Caller.key`).
+calls. The caller is identified by an `owner` key (`Caller.key`); tools run for the `Caller`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from typing import Any
 from flask import current_app
 from pydantic import BaseModel
 
+from ..core.identity import Caller
 from ..core.responses import EnvelopeWarning
 from . import cache, usage
+from .agent import AgentRun, Toolbox
 from .base import (
     ChatRequest,
     ChatResponse,
@@ -25,14 +27,15 @@ from .base import (
     Provider,
     ProviderError,
     Usage,
-    estimate_tokens,
+    message_tokens,
 )
 from .errors import AIProviderError, outcome, to_api_error
 from .metrics import observe
-from .models import CompletionOut, CompletionRequest, TokenUsage
+from .models import CompletionOut, CompletionRequest, TokenUsage, ToolStep
 from .retry import RetryPolicy, call_with_retries
 from .settings import ai_settings
 from .structured import StructuredOutputError, complete_structured
+from .tools import get_tools
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +59,12 @@ def retry_policy() -> RetryPolicy:
 
 @dataclass
 class CompletionResult:
-    """What `complete()` returns: the envelope's `data` and `warnings`."""
+    """What `complete()` returns: the envelope's `data` and `warnings`, and the messages of the
+    tool loop (each turn's tool calls and their results) for a conversation to keep."""
 
     data: CompletionOut
     warnings: list[EnvelopeWarning] = field(default_factory=list)
+    turns: list[Message] = field(default_factory=list)
 
 
 def chat_request(
@@ -77,14 +82,22 @@ def chat_request(
 
 
 def reserve_estimate(request: ChatRequest) -> int:
-    prompt_tokens = sum(estimate_tokens(m.content) + 4 for m in request.messages)
+    prompt_tokens = sum(message_tokens(m) + 4 for m in request.messages)
     return prompt_tokens + (request.max_tokens or DEFAULT_RESERVE_TOKENS)
 
 
+def toolbox(names: Sequence[str] | None, caller: Caller, max_steps: int) -> Toolbox | None:
+    """The tools a request offers (their names are validated with the request body)."""
+    if not names:
+        return None
+    return Toolbox(get_tools(names), caller, max_steps)
+
+
 def complete(
-    body: CompletionRequest, owner: str, *, request_id: str | None = None
+    body: CompletionRequest, caller: Caller, *, request_id: str | None = None
 ) -> CompletionResult:
-    """Run one completion for `owner` (budget, cache, retries, structured output, accounting).
+    """Run one completion for `caller` (budget, cache, retries, structured output, tools,
+    accounting).
 
     Raises BudgetExceeded (429), AIProviderError (502), AIUnavailable (503, Retry-After) or
     AITimeout (504). With `request_id`, a repeated call (a re-delivered job) is counted once.
@@ -95,7 +108,12 @@ def complete(
         max_tokens=body.max_tokens,
     )
     return run(
-        request, owner, endpoint="complete", schema=body.response_schema, request_id=request_id
+        request,
+        caller.key,
+        endpoint="complete",
+        schema=body.response_schema,
+        request_id=request_id,
+        tools=toolbox(body.tools, caller, body.max_steps),
     )
 
 
@@ -107,9 +125,11 @@ def run(
     schema: dict[str, Any] | None = None,
     model: type[BaseModel] | None = None,
     request_id: str | None = None,
+    tools: Toolbox | None = None,
 ) -> CompletionResult:
-    """The shared path of every non-streamed call."""
+    """The shared path of every non-streamed call. With `tools` the model may call them."""
     provider = get_provider()
+    agent = AgentRun(provider, tools, retry_policy()) if tools is not None else None
     reservation = usage.reserve(owner, reserve_estimate(request))
     record = usage.UsageRecord(
         endpoint=endpoint, provider=provider.name, model=request.model, request_id=request_id
@@ -118,13 +138,14 @@ def run(
     attempts = 1
     record.status = "error"  # until the call has an outcome
     try:
-        key = cache.request_key(provider, request, schema)
+        # A tool's result may change from one call to the next: such replies are not cached.
+        key = None if agent is not None else cache.request_key(provider, request, schema)
         cached = cache.cache_get(key) if key else None
         if cached is not None:
             response, parsed = cache.from_cached(cached, schema, model)
             record.cached = True
         else:
-            response, parsed, attempts = _call(provider, request, schema, model)
+            response, parsed, attempts = _call(provider, request, schema, model, agent)
             record.prompt_tokens = response.usage.prompt_tokens
             record.completion_tokens = response.usage.completion_tokens
             if key:
@@ -146,7 +167,16 @@ def run(
     except ProviderError as exc:
         record.status = outcome(exc)
         logger.warning("AI call failed: %s", exc.message, extra={"attempts": exc.attempts})
-        raise to_api_error(exc) from exc
+        error = to_api_error(exc)
+        if agent is not None:  # the model calls that did finish still count
+            record.prompt_tokens = agent.usage.prompt_tokens
+            record.completion_tokens = agent.usage.completion_tokens
+            error.details = {
+                **(error.details or {}),
+                "steps": len(agent.steps),
+                "usage": token_usage(agent.usage).model_dump(),
+            }
+        raise error from exc
     finally:
         record.latency_ms = (time.perf_counter() - started) * 1000
         today = usage.settle(reservation, record)
@@ -158,8 +188,12 @@ def run(
         usage=token_usage(response.usage),
         parsed=parsed.model_dump(mode="json") if isinstance(parsed, BaseModel) else parsed,
         cached=record.cached,
+        steps=[ToolStep(**step.as_dict()) for step in agent.steps] if agent else [],
     )
-    return CompletionResult(data, build_warnings(provider, response.finish_reason, attempts, today))
+    warnings = build_warnings(provider, response.finish_reason, attempts, today)
+    if agent is None:
+        return CompletionResult(data, warnings)
+    return CompletionResult(data, warnings + agent.warnings(), agent.turns)
 
 
 def _call(
@@ -167,10 +201,13 @@ def _call(
     request: ChatRequest,
     schema: dict[str, Any] | None,
     model: type[BaseModel] | None,
+    agent: AgentRun | None,
 ) -> tuple[ChatResponse, Any, int]:
     policy = retry_policy()
 
     def call(current: ChatRequest) -> tuple[ChatResponse, int]:
+        if agent is not None:
+            return agent.complete(current)
         return call_with_retries(lambda: provider.complete(current), policy)
 
     if schema is None:

@@ -1,4 +1,9 @@
-"""Conversations: history persisted per owner and replayed to the provider in order."""
+"""Conversations: history persisted per owner and replayed to the provider in order.
+
+A turn with tools stores the user's message, each model call's tool calls and their results,
+and the final reply, so that a later request replays them in the provider's own format. A
+request without tools replays only the text of the history.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ from sqlmodel import col, select
 
 from ..core.errors import NotFound
 from ..core.extensions import db
+from ..core.identity import Caller
 from ..core.models import utcnow
 from ..core.responses import EnvelopeWarning
-from .base import ChatResponse, Message
-from .completion import chat_request, run
+from .base import ChatResponse, Message, ToolCall
+from .completion import chat_request, run, toolbox
 from .models import (
     Conversation,
     ConversationCreate,
@@ -78,59 +84,98 @@ def _history(conversation: Conversation) -> list[ConversationMessage]:
     )
 
 
-def _request_messages(conversation: Conversation, content: str) -> list[Message]:
-    history = _history(conversation)[-MAX_HISTORY:]
+def _request_messages(conversation: Conversation, content: str, *, tools: bool) -> list[Message]:
+    # Empty replies (a turn that ended at max_steps) are left out: providers refuse them.
+    history = [m for m in _history(conversation)[-MAX_HISTORY:] if m.content or m.tool_calls]
     messages = [Message("system", conversation.system_prompt or prompt("system"))]
-    messages += [Message(m.role, m.content) for m in history if m.role in ("user", "assistant")]  # type: ignore[arg-type]
+    if tools:
+        while history and history[0].role == "tool":  # cut off from its call by the limit
+            history.pop(0)
+        messages += [_message(m) for m in history]
+    else:
+        messages += [
+            Message(m.role, m.content)  # type: ignore[arg-type]
+            for m in history
+            if m.role in ("user", "assistant") and m.content
+        ]
     messages.append(Message("user", content))
     return messages
 
 
-def _save_turn(conversation: Conversation, content: str, reply: str) -> ConversationMessage:
-    """Store the user's message and the reply together: a failed call leaves no half turn."""
-    assert conversation.id is not None
-    user = ConversationMessage(conversation_id=conversation.id, role="user", content=content)
-    assistant = ConversationMessage(
-        conversation_id=conversation.id, role="assistant", content=reply
+def _message(row: ConversationMessage) -> Message:
+    calls = tuple(
+        ToolCall(call["id"], call["tool"], call["arguments"]) for call in row.tool_calls or []
     )
+    return Message(
+        row.role,  # type: ignore[arg-type]
+        row.content,
+        tool_calls=calls,
+        tool_call_id=row.tool_call_id,
+        is_error=row.is_error,
+    )
+
+
+def _row(conversation_id: int, message: Message) -> ConversationMessage:
+    calls = [{"id": c.id, "tool": c.name, "arguments": c.arguments} for c in message.tool_calls]
+    return ConversationMessage(
+        conversation_id=conversation_id,
+        role=message.role,
+        content=message.content,
+        tool_calls=calls or None,
+        tool_call_id=message.tool_call_id,
+        is_error=message.is_error,
+    )
+
+
+def _save_turn(
+    conversation: Conversation, content: str, reply: str, turns: list[Message]
+) -> ConversationMessage:
+    """Store the user's message, the tool calls and results, and the reply together: a failed
+    call leaves no half turn."""
+    assert conversation.id is not None
+    rows = [_row(conversation.id, message) for message in (Message("user", content), *turns)]
+    assistant = _row(conversation.id, Message("assistant", reply))
     if conversation.title == "New conversation":
         conversation.title = content[:TITLE_LENGTH]
     conversation.updated_at = utcnow()
-    db.session.add_all([user, assistant, conversation])
+    db.session.add_all([*rows, assistant, conversation])
     db.session.commit()
     return assistant
 
 
 def send_message(
-    conversation_id: int, data: MessageCreate, owner: str
+    conversation_id: int, data: MessageCreate, caller: Caller
 ) -> tuple[ConversationReply, list[EnvelopeWarning]]:
-    conversation = get_conversation(conversation_id, owner)
+    conversation = get_conversation(conversation_id, caller.key)
     request = chat_request(
-        _request_messages(conversation, data.content),
+        _request_messages(conversation, data.content, tools=bool(data.tools)),
         temperature=data.temperature,
         max_tokens=data.max_tokens,
     )
-    result = run(request, owner, endpoint="conversation")
-    assistant = _save_turn(conversation, data.content, result.data.content)
+    tools = toolbox(data.tools, caller, data.max_steps)
+    result = run(request, caller.key, endpoint="conversation", tools=tools)
+    assistant = _save_turn(conversation, data.content, result.data.content, result.turns)
     reply = ConversationReply(
         conversation_id=conversation_id,
         message=MessageOut.model_validate(assistant),
         finish_reason=result.data.finish_reason,
         model=result.data.model,
         usage=result.data.usage,
+        steps=result.data.steps,
     )
     return reply, result.warnings
 
 
-def stream_message(conversation_id: int, data: MessageCreate, owner: str) -> Iterator[str]:
-    conversation = get_conversation(conversation_id, owner)
+def stream_message(conversation_id: int, data: MessageCreate, caller: Caller) -> Iterator[str]:
+    conversation = get_conversation(conversation_id, caller.key)
     request = chat_request(
-        _request_messages(conversation, data.content),
+        _request_messages(conversation, data.content, tools=bool(data.tools)),
         temperature=data.temperature,
         max_tokens=data.max_tokens,
     )
 
-    def save(response: ChatResponse) -> None:
-        _save_turn(conversation, data.content, response.content)
+    def save(response: ChatResponse, turns: list[Message]) -> None:
+        _save_turn(conversation, data.content, response.content, turns)
 
-    return open_stream(request, owner, endpoint="conversation", on_done=save)
+    tools = toolbox(data.tools, caller, data.max_steps)
+    return open_stream(request, caller.key, endpoint="conversation", on_done=save, tools=tools)

@@ -3,13 +3,14 @@ body of `/ai/complete`; its reply is the job's result."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import Response
 from flask_openapi3 import OpenAPI
 
 from ..core.blueprint import API_PREFIX, api_blueprint
-from ..core.identity import current_caller
+from ..core.identity import Caller
 from ..core.responses import Envelope, envelope
 from ..jobs.celery_app import PACKAGE, JobTask, job
 from ..jobs.models import TaskAccepted
@@ -32,20 +33,22 @@ ai_jobs_bp = api_blueprint(
 def queue_completion(body: CompletionRequest) -> Response:
     """Queue a completion for the worker; its reply is the job's result.
 
-    The body is that of `/ai/complete`. Refused at once (429) when today's budget is spent."""
-    owner = caller()
-    check_budget(owner)
+    The body is that of `/ai/complete`, tools too. Refused at once (429) when today's budget
+    is spent."""
+    who = caller()
+    check_budget(who.key)
     accepted = queue_job(
         AI_COMPLETION,
-        caller=current_caller(),
-        kwargs={"body": body.model_dump_json(exclude_unset=True), "owner": owner},
+        caller=who,
+        kwargs={"body": body.model_dump_json(exclude_unset=True), "caller": asdict(who)},
     )
     return envelope(accepted, message="Job queued.", status=202)
 
 
 @job(AI_COMPLETION)
-def ai_completion(task: JobTask, body: str, owner: str) -> dict[str, Any]:
+def ai_completion(task: JobTask, body: str, caller: dict[str, Any]) -> dict[str, Any]:
     """One completion, as `POST /ai/complete` answers it, plus the warnings of its envelope.
+    Tools run for the caller who queued the job, with what they may see then.
 
     Never counted twice: a redelivered job that had finished returns its first result, and
     usage is recorded once per attempt (keyed by task id and attempt number).
@@ -57,7 +60,7 @@ def ai_completion(task: JobTask, body: str, owner: str) -> dict[str, Any]:
         return finished
     result = complete(
         CompletionRequest.model_validate_json(body),
-        owner,
+        Caller(**caller),
         request_id=f"{task_id}:{task.request.retries}",
     )
     data = result.data.model_dump(mode="json")

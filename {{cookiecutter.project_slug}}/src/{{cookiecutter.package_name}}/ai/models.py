@@ -3,17 +3,19 @@ endpoints accept and return."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any, Literal
 
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, field_validator
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, ForeignKey, Integer, Text, false
 from sqlmodel import Field, SQLModel
 
 from ..core.models import StrictBody, UTCDateTime, utcnow
-from .base import MessageRole
+from .base import MessageRole, Role
 from .structured import check_schema
+from .tools import unknown_tools
 
 # -- tables ------------------------------------------------------------------------------------
 
@@ -84,6 +86,15 @@ class ConversationMessage(SQLModel, table=True):
     )
     role: str = Field(max_length=20)
     content: str = Field(sa_column=Column(Text, nullable=False))
+    # An assistant message asking for tools: [{id, tool, arguments (the model's JSON text)}];
+    # a "tool" message is the result of the call `tool_call_id` (`is_error` when it failed).
+    tool_calls: list[dict[str, str]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+    tool_call_id: str | None = Field(default=None, max_length=100)
+    is_error: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
@@ -91,13 +102,39 @@ class ConversationMessage(SQLModel, table=True):
 
 # -- request bodies ----------------------------------------------------------------------------
 
+DEFAULT_MAX_STEPS = 5  # model calls of one request's tool loop
+
 
 class ChatMessage(StrictBody):
     role: MessageRole
     content: str = Field(min_length=1, max_length=100_000)
 
 
-class CompletionRequest(StrictBody):
+class ToolOptions(StrictBody):
+    """The tools a request offers the model, and how many model calls the loop may make."""
+
+    tools: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="Names of tools the model may call (`GET /api/v1/ai/tools`).",
+    )
+    max_steps: int = Field(
+        default=DEFAULT_MAX_STEPS,
+        ge=1,
+        le=10,
+        description="The most model calls of the tool loop (with `tools`).",
+    )
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: list[str] | None) -> list[str] | None:
+        unknown = unknown_tools(value or [])
+        if unknown:
+            raise ValueError(f"unknown tool(s): {', '.join(unknown)}; see GET /api/v1/ai/tools")
+        return value
+
+
+class CompletionRequest(ToolOptions):
     """The body of `/ai/complete`, `/ai/stream` (and of background AI jobs)."""
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
@@ -137,7 +174,7 @@ class ConversationCreate(StrictBody):
     system_prompt: str | None = Field(default=None, min_length=1, max_length=20_000)
 
 
-class MessageCreate(StrictBody):
+class MessageCreate(ToolOptions):
     content: str = Field(min_length=1, max_length=100_000)
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -157,6 +194,17 @@ class TokenUsage(BaseModel):
     total_tokens: int
 
 
+class ToolStep(BaseModel):
+    """One tool call of the loop: `result`, or the `error` the model was told."""
+
+    id: str
+    tool: str
+    arguments: Any = Field(description="The arguments (the model's text when not JSON).")
+    result: Any | None = None
+    error: str | None = None
+    duration_ms: float
+
+
 class CompletionOut(BaseModel):
     content: str
     role: Literal["assistant"] = "assistant"
@@ -165,6 +213,13 @@ class CompletionOut(BaseModel):
     usage: TokenUsage
     parsed: Any | None = None
     cached: bool = False
+    steps: list[ToolStep] = Field(default_factory=list)
+
+
+class ToolOut(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any] = Field(description="The JSON Schema of the tool's arguments.")
 
 
 class UsageSummary(BaseModel):
@@ -199,12 +254,32 @@ class RecipeOut(BaseModel):
     confidence_score: float = Field(ge=0, le=1)
 
 
+class ToolCallOut(BaseModel):
+    id: str
+    tool: str
+    arguments: Any = Field(description="The arguments (the model's text when not JSON).")
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _parsed(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
+
+
 class MessageOut(BaseModel):
+    """A message of the history; `tool` messages hold the result of the call `tool_call_id`."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    role: MessageRole
+    role: Role
     content: str
+    tool_calls: list[ToolCallOut] | None = None
+    tool_call_id: str | None = None
     created_at: UTCDateTime
 
 
@@ -233,3 +308,4 @@ class ConversationReply(BaseModel):
     finish_reason: str
     model: str
     usage: TokenUsage
+    steps: list[ToolStep] = Field(default_factory=list)

@@ -24,6 +24,7 @@ class AISettings(Settings):
     )
     ai_cache_ttl: int = Field(default=3600, ge=0, description="seconds; 0 turns the cache off")
     ai_retry_backoff: float = Field(default=0.5, ge=0, description="first retry wait, seconds")
+    ai_tool_timeout: float = Field(default=10.0, gt=0, le=600, description="seconds a tool may run")
     rate_limit_ai: str = "30 per minute"
 
     @property

@@ -3,29 +3,55 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..base import ChatRequest, ChatResponse, StreamChunk, Usage, estimate_tokens
+from ..base import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StreamChunk,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    estimate_tokens,
+    message_tokens,
+)
 
 
 class FakeProvider:
-    """Echoes the last user message; with a JSON schema, answers the smallest valid document."""
+    """Deterministic replies, by these rules:
+
+    - Tools offered and the last message is the user's: every offered tool named in it (as a
+      word) is called, all in one turn, in the order they are named. A tool's arguments are the
+      JSON object written right after its name on the same line (`current_time {"timezone":
+      "Europe/Paris"}`, passed on as written, even when it is not valid), else the smallest
+      document of the tool's schema (required fields only).
+    - The last messages are tool results: the reply repeats each result (or error).
+    - A JSON schema asked for: the smallest document that the schema accepts.
+    - Otherwise: the last user message, echoed.
+    """
 
     name = "fake"
 
     def complete(self, request: ChatRequest) -> ChatResponse:
-        content = self._reply(request)
-        finish_reason = "stop"
+        tool_calls = _tool_calls(request)
+        content = "" if tool_calls else self._reply(request)
+        finish_reason = "tool_calls" if tool_calls else "stop"
         if request.max_tokens is not None and estimate_tokens(content) > request.max_tokens:
             content = content[: request.max_tokens * 4]
             finish_reason = "length"
         usage = Usage(
-            prompt_tokens=sum(estimate_tokens(m.content) for m in request.messages),
-            completion_tokens=estimate_tokens(content),
+            prompt_tokens=sum(message_tokens(m) for m in request.messages),
+            completion_tokens=message_tokens(Message("assistant", content, tool_calls)),
         )
         return ChatResponse(
-            content=content, finish_reason=finish_reason, model=request.model, usage=usage
+            content=content,
+            finish_reason=finish_reason,
+            model=request.model,
+            usage=usage,
+            tool_calls=tool_calls,
         )
 
     def stream(self, request: ChatRequest) -> Iterator[StreamChunk]:
@@ -36,17 +62,64 @@ class FakeProvider:
     def _chunks(response: ChatResponse) -> Iterator[StreamChunk]:
         words = response.content.split(" ")
         for index, word in enumerate(words):
-            yield StreamChunk(delta=word if index == 0 else " " + word)
+            if word or index:
+                yield StreamChunk(delta=word if index == 0 else " " + word)
         yield StreamChunk(
-            finish_reason=response.finish_reason, usage=response.usage, model=response.model
+            finish_reason=response.finish_reason,
+            usage=response.usage,
+            model=response.model,
+            tool_calls=response.tool_calls,
         )
 
     @staticmethod
     def _reply(request: ChatRequest) -> str:
+        results = _last_results(request.messages)
+        if results:
+            return "(offline reply) " + "; ".join(results)
         if request.json_schema is not None:
             return json.dumps(example_for(request.json_schema))
         last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
         return f"(offline reply) You said: {last_user}"
+
+
+def _tool_calls(request: ChatRequest) -> tuple[ToolCall, ...]:
+    if not request.tools or not request.messages or request.messages[-1].role != "user":
+        return ()
+    text = request.messages[-1].content
+    named: list[tuple[int, ToolSpec, re.Match[str]]] = []
+    for spec in request.tools:
+        match = re.search(rf"\b{re.escape(spec.name)}\b", text)
+        if match:
+            named.append((match.start(), spec, match))
+    made = sum(len(m.tool_calls) for m in request.messages)  # ids stay unique in a history
+    return tuple(
+        ToolCall(f"call_{made + index}", spec.name, _arguments(spec, text, match.end()))
+        for index, (_, spec, match) in enumerate(sorted(named, key=lambda item: item[0]), 1)
+    )
+
+
+def _arguments(spec: ToolSpec, text: str, after: int) -> str:
+    line = text[after:].split("\n", 1)[0].lstrip()
+    if line.startswith("{") and "}" in line:
+        return line[: line.rindex("}") + 1]
+    properties: dict[str, Any] = spec.parameters.get("properties", {})
+    required: list[str] = spec.parameters.get("required", [])
+    return json.dumps(
+        {name: example_for(properties.get(name, {}), spec.parameters) for name in required}
+    )
+
+
+def _last_results(messages: tuple[Message, ...]) -> list[str]:
+    """What the trailing tool results say, each with the name of its tool."""
+    names = {call.id: call.name for m in messages for call in m.tool_calls}
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        name = names.get(message.tool_call_id or "", "a tool")
+        verb = "failed" if message.is_error else "returned"
+        results.insert(0, f"{name} {verb}: {message.content}")
+    return results
 
 
 def example_for(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:

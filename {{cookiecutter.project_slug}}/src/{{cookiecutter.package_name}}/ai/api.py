@@ -112,8 +112,9 @@ def stream_completion(body: CompletionRequest) -> Response:
 
 @ai_bp.get("/tools", responses={200: Envelope[list[ToolOut]]})
 def list_tools() -> Response:
-    """The tools a request may offer the model (`tools: [name, ...]`), with the JSON Schema of
-    their arguments."""
+    """The tools a request may offer the model, with the JSON Schema of their arguments.
+
+    Name them in a request's `tools: [name, ...]`."""
     owner()  # signed in, like every AI route
     tools = [
         ToolOut(name=tool.name, description=tool.description, parameters=tool.spec.parameters)

@@ -28,6 +28,7 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_auth_faults.py",
         "tests/test_items_auth.py",
         "tests/test_users.py",
+        "tests/test_account.py",
     ],
     "ai": [
         "src/{package}/ai",
@@ -37,6 +38,7 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_ai_faults.py",
         "tests/test_recipes.py",
         "tests/test_conversations.py",
+        "tests/test_ai_operations.py",
     ],
     "ai_auth": [
         "tests/test_ai_auth.py",

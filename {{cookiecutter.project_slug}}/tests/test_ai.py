@@ -289,7 +289,7 @@ def test_clear_cache_command_empties_the_cache(
     post(ai_client, "complete", body, ai_headers)
 
     assert result.exit_code == 0, result.output
-    assert "Removed 1 cached AI responses." in result.output
+    assert result.output.startswith("Removed 1 cached AI responses")  # with or without Redis
     assert len(upstream.requests) == 2
 
 

@@ -3,7 +3,8 @@
 One worker process (`celery -A {{ cookiecutter.package_name }}.tasks worker`, solo pool) per test
 module that asks for it, on a queue of its own, with the test database and a two-second
 visibility timeout, so that the job of a killed worker is handed out again within seconds.
-A module changes what the worker and its app run with by replacing `job_settings`.
+It runs with `job_settings`, as does the app of the tests that use it. Such a module keeps
+Redis as it is between its tests (see test_worker.py): it holds the worker's queue.
 Without TEST_REDIS_URL these tests skip; under CI=true they fail instead.
 """
 
@@ -125,9 +126,10 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def job_settings(redis_url: str) -> dict[str, Any]:
+def job_settings(redis_url: str, service_settings: dict[str, Any]) -> dict[str, Any]:
     """Settings of both the test app and the worker."""
     return {
+        **service_settings,
         **JOB_SETTINGS,
         "celery_broker_url": redis_url,
         "celery_result_backend": redis_url,

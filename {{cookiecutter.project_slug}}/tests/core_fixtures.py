@@ -5,6 +5,8 @@ of the same name in a later module wins (and may ask for this one by its name). 
 conftest.py itself would win over every plugin's, so these cannot live there.
 
 - `test_settings`: the settings every test app starts from.
+- `service_settings`: what the service processes that tests start (gunicorn, a worker) run with
+  beyond `test_settings`; the AI feature points them at its stub provider.
 - `sign_in(app)`: the headers of a new caller of `app` who may write; `headers`: one for `app`.
   Tests act through them whether or not the service has users.
 """
@@ -34,6 +36,12 @@ def test_settings() -> dict[str, Any]:
         "cors_origins": [],
         "log_level": "WARNING",
     }
+
+
+@pytest.fixture(scope="session")
+def service_settings() -> dict[str, Any]:
+    """Settings of the service processes the tests start, beyond `test_settings`."""
+    return {}
 
 
 @pytest.fixture

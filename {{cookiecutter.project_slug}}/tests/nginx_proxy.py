@@ -5,8 +5,8 @@ A copy of nginx/ is started on loopback ports: only the upstream address and the
 are replaced, and the temp paths point into a temp directory so that nginx runs without root.
 The copy also ignores the app's X-Accel-Buffering header, so that streaming is shown to come
 from the nginx config itself.
-Each test module that asks for `proxy` gets its own pair of servers; it changes the app's
-settings by replacing `server_settings`.
+Both servers start once per session, with the first test that asks for `proxy`; the app runs
+with `test_settings` and `service_settings`.
 Needs an `nginx` binary on PATH; without one the tests skip (under CI=true they fail).
 """
 
@@ -193,26 +193,19 @@ class Proxy:
             time.sleep(0.05)
 
 
-# --- servers, started once for the module ---------------------------------------------
+# --- servers, started once for the session --------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def nginx_binary() -> str:
     return _nginx_binary()
 
 
-@pytest.fixture(scope="module")
-def server_settings() -> dict[str, Any]:
-    """Settings of the app behind nginx, beyond the test settings."""
-    # nginx's own limits are under test here, not the app's.
-    return {"rate_limit_default": "10000 per minute"}
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app_port(
     database_url: str,
     test_settings: dict[str, Any],
-    server_settings: dict[str, Any],
+    service_settings: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[int]:
     """gunicorn with the project's gunicorn.conf.py on a loopback port, on the test database."""
@@ -220,7 +213,7 @@ def app_port(
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     settings = {
         **test_settings,
-        **server_settings,
+        **service_settings,
         "database_url": database_url,
         "log_level": "WARNING",
     }
@@ -260,7 +253,7 @@ class LocalConfig:
     https_port: int
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def local_config(
     nginx_binary: str, tmp_path_factory: pytest.TempPathFactory, app_port: int
 ) -> LocalConfig:
@@ -302,7 +295,7 @@ def nginx_command(binary: str, prefix: Path, *extra: str) -> list[str]:
     return [binary, "-p", f"{prefix}/", "-c", config, "-e", "stderr", "-g", directives, *extra]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def proxy(nginx_binary: str, local_config: LocalConfig) -> Iterator[Proxy]:
     prefix = local_config.prefix
     access_log = prefix / "access.log"

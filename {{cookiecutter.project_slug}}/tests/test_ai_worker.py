@@ -13,21 +13,9 @@ from flask_openapi3 import OpenAPI
 from .celery_worker import Worker, skip_without_redis
 from .test_ai_jobs import JOB_BODY, ai_usage, queue_ai_job
 from .test_worker import finished, job_counts, wait_for
-from .upstream import AI_TEST_SETTINGS, Status, Text, Upstream, provider_settings
+from .upstream import Status, Text, Upstream
 
 skip_without_redis()
-
-
-@pytest.fixture(scope="module")
-def job_settings(job_settings: dict[str, Any], upstream_server: Upstream) -> dict[str, Any]:
-    """The worker calls the stub provider, with no transport retries inside one attempt:
-    upstream failures reach the job's retries."""
-    return {
-        **job_settings,
-        **AI_TEST_SETTINGS,
-        **provider_settings(upstream_server.root),
-        "ai_max_retries": 0,
-    }
 
 
 @pytest.fixture(autouse=True)

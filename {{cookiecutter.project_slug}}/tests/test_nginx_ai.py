@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
 
 from .nginx_proxy import Proxy
-from .upstream import PROVIDER, Text, Upstream, provider_settings
-
-
-@pytest.fixture(scope="module")
-def slow_upstream() -> Iterator[Upstream]:
-    """The AI provider stand-in; it streams its reply in timed chunks."""
-    upstream = Upstream().start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture(scope="module")
-def server_settings(server_settings: dict[str, Any], slow_upstream: Upstream) -> dict[str, Any]:
-    return {
-        **server_settings,
-        "rate_limit_ai": "10000 per minute",
-        "ai_provider": PROVIDER,
-        **provider_settings(slow_upstream.root),
-        "ai_max_retries": 0,
-    }
+from .upstream import Text, Upstream
 
 
 def test_stream_arrives_chunk_by_chunk(
-    proxy: Proxy, headers: dict[str, str], slow_upstream: Upstream
+    proxy: Proxy, headers: dict[str, str], upstream: Upstream
 ) -> None:
     chunks = ["one", " two", " three", " four", " five"]
     delay = 0.15
-    slow_upstream.reset()
-    slow_upstream.queue(Text("".join(chunks), chunks=chunks, chunk_delay=delay))
+    upstream.queue(Text("".join(chunks), chunks=chunks, chunk_delay=delay))
     # The first AI call of a fresh worker also imports the SDK: allow for a slow machine.
     connection = proxy.connection(timeout=120)
     try:

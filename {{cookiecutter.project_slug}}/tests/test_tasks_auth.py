@@ -3,9 +3,18 @@ admins see all."""
 
 from __future__ import annotations
 
-from flask.testing import FlaskClient
+from collections.abc import Callable
 
-from .test_tasks import REPORT_URL, add_items, queue_report, task_data
+import pytest
+from flask.testing import FlaskClient
+from flask_openapi3 import OpenAPI
+
+from .test_tasks import EAGER, REPORT_URL, add_items, queue_report, task_data
+
+
+@pytest.fixture
+def app(make_app: Callable[..., OpenAPI]) -> OpenAPI:
+    return make_app(**EAGER)
 
 
 def test_tasks_need_a_token(client: FlaskClient, headers: dict[str, str]) -> None:

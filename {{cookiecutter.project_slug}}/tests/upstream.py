@@ -363,6 +363,18 @@ def upstream_server() -> Iterator[Upstream]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def service_settings(service_settings: dict[str, Any], upstream_server: Upstream) -> dict[str, Any]:
+    """Service processes call the stub too, without transport retries inside one call: upstream
+    failures reach the caller at once (a job's own retries, a stream's error event)."""
+    return {
+        **service_settings,
+        **AI_TEST_SETTINGS,
+        **provider_settings(upstream_server.root),
+        "ai_max_retries": 0,
+    }
+
+
 @pytest.fixture
 def upstream(upstream_server: Upstream) -> Upstream:
     """The stub provider with an empty queue and no recorded requests."""

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import redis
 
-from .conftest import TEST_REDIS_URL, environment
+from .conftest import TEST_REDIS_URL
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +154,9 @@ def worker(
         "log_format": "console",
     }
     env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
-    env.update(environment(settings))
+    for key, value in settings.items():
+        if isinstance(value, str | int | float):  # lists and None have no place in the env
+            env[key.upper()] = str(value)
     env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     worker = Worker(env, tmp_path_factory.mktemp("worker"), store)

@@ -52,15 +52,6 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
 
 
-def environment(settings: dict[str, Any]) -> dict[str, str]:
-    """Settings as the environment of a service process (lists and None have no place there)."""
-    return {
-        key.upper(): str(value)
-        for key, value in settings.items()
-        if isinstance(value, str | int | float)
-    }
-
-
 # Every table, children before parents: the order in which they can be emptied.
 DELETE_ORDER = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
 

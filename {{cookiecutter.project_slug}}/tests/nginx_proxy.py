@@ -35,8 +35,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .conftest import environment
-
 ROOT = Path(__file__).resolve().parents[1]
 SITE_CONF = "conf.d/{{ cookiecutter.project_slug }}.conf"
 MAX_BODY = 1024 * 1024  # client_max_body_size 1m == the app's MAX_CONTENT_LENGTH default
@@ -218,7 +216,9 @@ def app_port(
         "log_level": "WARNING",
     }
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    env.update(environment(settings))
+    for key, value in settings.items():
+        if isinstance(value, str | int | float):  # lists and None have no place in the env
+            env[key.upper()] = str(value)
     env.update(
         {"GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "8"}
     )

@@ -23,7 +23,10 @@ CONTEXT_JSON = r"""{{ cookiecutter | tojson }}"""
 MANIFEST: dict[str, list[str]] = {
     "auth": [
         "src/{package}/auth",
+        "tests/auth_fixtures.py",
         "tests/test_auth.py",
+        "tests/test_auth_faults.py",
+        "tests/test_items_auth.py",
         "tests/test_users.py",
         "tests/test_account.py",
     ],
@@ -33,10 +36,14 @@ MANIFEST: dict[str, list[str]] = {
         "tests/upstream.py",
         "tests/test_ai.py",
         "tests/test_ai_errors.py",
+        "tests/test_ai_faults.py",
         "tests/test_recipes.py",
         "tests/test_conversations.py",
         "tests/test_ai_operations.py",
         "tests/test_tools.py",
+    ],
+    "ai_auth": [
+        "tests/test_ai_auth.py",
     ],
     "openai_sdk": [
         "src/{package}/ai/providers/openai.py",
@@ -50,16 +57,26 @@ MANIFEST: dict[str, list[str]] = {
     "celery": [
         "src/{package}/jobs",
         "src/{package}/tasks.py",
+        "tests/celery_worker.py",
         "tests/test_tasks.py",
         "tests/test_worker.py",
         "tests/worker_hooks.py",
     ],
+    "celery_auth": [
+        "tests/test_tasks_auth.py",
+    ],
     "ai_jobs": [
         "src/{package}/ai/jobs.py",
+        "tests/test_ai_jobs.py",
+        "tests/test_ai_worker.py",
     ],
     "nginx": [
         "nginx",
+        "tests/nginx_proxy.py",
         "tests/test_nginx.py",
+    ],
+    "nginx_ai": [
+        "tests/test_nginx_ai.py",
     ],
     "docker": [
         "Dockerfile",
@@ -90,12 +107,15 @@ def enabled_features(context: dict[str, object]) -> set[str]:
     flags = {
         "auth": context["use_auth"] is True,
         "ai": provider != "none",
+        "ai_auth": provider != "none" and context["use_auth"] is True,
         "openai_sdk": provider in ("openai", "azure_openai", "ollama"),
         "azure_openai": provider == "azure_openai",
         "anthropic": provider == "anthropic",
         "celery": context["use_celery"] is True,
+        "celery_auth": context["use_celery"] is True and context["use_auth"] is True,
         "ai_jobs": provider != "none" and context["use_celery"] is True,
         "nginx": context["use_nginx"] is True,
+        "nginx_ai": context["use_nginx"] is True and provider != "none",
         "docker": context["use_docker"] is True,
         "kubernetes": context.get("use_kubernetes") is True,
         "kubernetes_worker": context.get("use_kubernetes") is True

@@ -1,9 +1,11 @@
-"""Shared fixtures: an app on the test database, a client{% if cookiecutter.use_auth %}, and users with tokens{% endif %}.
+"""Shared fixtures: an app on the test database, a client, services to cut away.
 
 Database: SQLite in a temporary directory, or the PostgreSQL database in TEST_DATABASE_URL
 (migrated once per session, emptied before every test). Redis: TEST_REDIS_URL becomes the
 app's REDIS_URL and is flushed before every test; without it the in-memory fallbacks run.
 A URL that is set but unreachable fails the run: a silent fallback would hide a broken CI.
+
+Each feature brings its own fixtures in a module of its own, listed in `pytest_plugins`.
 """
 
 from __future__ import annotations
@@ -12,52 +14,42 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-{%- if cookiecutter.use_auth %}
-from uuid import uuid4
-{%- endif %}
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from sqlalchemy import Engine, MetaData, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from {{ cookiecutter.package_name }} import create_app
-{%- if cookiecutter.use_auth %}
-from {{ cookiecutter.package_name }}.auth.models import Role
-from {{ cookiecutter.package_name }}.auth.service import create_user
-{%- endif %}
 from {{ cookiecutter.package_name }}.core.migrate import upgrade
 from {{ cookiecutter.package_name }}.core.settings import normalize_database_url
 
-{%- if cookiecutter.ai_provider != "none" %}
+from .relay import Relay, require
 
-# The stub AI provider and its fixtures (tests/upstream.py).
-pytest_plugins = ["tests.upstream"]
+# Fixture modules: the core's first, then each feature's, which may replace core fixtures.
+pytest_plugins = [
+    "tests.core_fixtures",
+{%- if cookiecutter.use_auth %}
+    "tests.auth_fixtures",
 {%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+    "tests.upstream",
+{%- endif %}
+{%- if cookiecutter.use_celery %}
+    "tests.celery_worker",
+{%- endif %}
+{%- if cookiecutter.use_nginx %}
+    "tests.nginx_proxy",
+{%- endif %}
+]
+
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
-
-# Settings every test app starts from; a test changes any of them with make_app(**overrides).
-TEST_SETTINGS: dict[str, Any] = {
-    "app_env": "testing",
-    "secret_key": "test-secret-key-that-is-long-enough-0123456789",
-{%- if cookiecutter.use_auth %}
-    "jwt_secret_key": "test-jwt-secret-key-that-is-long-enough-0123456789",
-    "rate_limit_auth": "10000 per minute",
-{%- endif %}
-    "redis_url": TEST_REDIS_URL,
-    "auto_migrate": False,
-    "rate_limit_default": "10000 per minute",
-    "cors_origins": [],
-    "log_level": "WARNING",
-}
-{%- if cookiecutter.use_auth %}
-
-PASSWORD = "correct-horse-battery"
-{%- endif %}
 
 
 # Every table, children before parents: the order in which they can be emptied.
@@ -126,12 +118,12 @@ def _clean_services(database_engine: Engine, redis_client: redis.Redis | None) -
 
 
 @pytest.fixture
-def make_app(database_url: str) -> Iterator[Callable[..., OpenAPI]]:
+def make_app(database_url: str, test_settings: dict[str, Any]) -> Iterator[Callable[..., OpenAPI]]:
     """make_app(**overrides) -> an app on the test database with these settings changed."""
     apps: list[OpenAPI] = []
 
     def factory(**overrides: Any) -> OpenAPI:
-        app = create_app({**TEST_SETTINGS, "database_url": database_url, **overrides})
+        app = create_app({**test_settings, "database_url": database_url, **overrides})
         apps.append(app)
         return app
 
@@ -156,63 +148,24 @@ def client(app: OpenAPI) -> FlaskClient:
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
-{%- if cookiecutter.use_auth %}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
-def register(client: FlaskClient) -> Callable[..., dict[str, Any]]:
-    """register(email=None, password=PASSWORD) -> the `data` of a successful registration."""
-
-    def _register(email: str | None = None, password: str = PASSWORD) -> dict[str, Any]:
-        email = email or f"user-{uuid4().hex[:10]}@example.com"
-        response = client.post(
-            "/api/v1/auth/register",
-            json={"email": email, "password": password, "full_name": "Test User"},
-        )
-        assert response.status_code == 201, response.json
-        data: dict[str, Any] = response.json["data"]  # type: ignore[index]
-        return data
-
-    return _register
+def database_relay(database_url: str) -> Iterator[tuple[Relay, str]]:
+    """(relay, a DATABASE_URL through it) in front of the test PostgreSQL database."""
+    require("TEST_DATABASE_URL")
+    url = make_url(database_url)
+    relay = Relay(url.host or "127.0.0.1", url.port or 5432)
+    yield relay, url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    relay.cut()
 
 
 @pytest.fixture
-def make_user(app: OpenAPI, client: FlaskClient) -> Callable[[Role], dict[str, str]]:
-    """make_user(role) -> auth headers of a new user with that role (as the CLI creates them)."""
-
-    def _make_user(role: Role) -> dict[str, str]:
-        email = f"{role}-{uuid4().hex[:10]}@example.com"
-        with app.app_context():
-            create_user(email, PASSWORD, f"Test {role}", role=role)
-        response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        assert response.status_code == 200, response.json
-        return bearer(response.json["data"]["access_token"])  # type: ignore[index]
-
-    return _make_user
-
-
-@pytest.fixture
-def auth_headers(register: Callable[..., dict[str, Any]]) -> dict[str, str]:
-    """A freshly registered user's Authorization header."""
-    return bearer(register()["access_token"])
-
-
-@pytest.fixture
-def other_headers(register: Callable[..., dict[str, Any]]) -> dict[str, str]:
-    """A second, unrelated user."""
-    return bearer(register()["access_token"])
-
-
-@pytest.fixture
-def admin_headers(make_user: Callable[[Role], dict[str, str]]) -> dict[str, str]:
-    return make_user("admin")
-
-
-@pytest.fixture
-def readonly_headers(make_user: Callable[[Role], dict[str, str]]) -> dict[str, str]:
-    return make_user("readonly")
-{%- endif %}
+def redis_relay() -> Iterator[tuple[Relay, str]]:
+    """(relay, a REDIS_URL through it) in front of the test Redis."""
+    url = urlsplit(require("TEST_REDIS_URL"))
+    relay = Relay(url.hostname or "127.0.0.1", url.port or 6379)
+    credentials = url.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{relay.port}" if credentials else f"127.0.0.1:{relay.port}"
+    yield relay, urlunsplit((url.scheme, netloc, url.path, url.query, url.fragment))
+    relay.cut()

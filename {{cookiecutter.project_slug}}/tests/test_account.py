@@ -8,7 +8,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 
-from .conftest import PASSWORD, bearer
+from .auth_fixtures import PASSWORD, bearer
 
 
 def test_users_create_asks_for_a_hidden_confirmed_password(app: OpenAPI) -> None:

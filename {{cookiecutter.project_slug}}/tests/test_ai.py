@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.core.identity import Caller
 
 from .upstream import (
     MODEL,
+    OFFLINE,
     PROVIDER,
     Text,
     Upstream,
@@ -68,18 +69,16 @@ def test_completion_goes_through_the_provider_sdk(
     assert sent.body["max_tokens"] == 50
 {%- if cookiecutter.ai_provider == "anthropic" %}
     assert "temperature" not in sent.body  # not a parameter of the current Messages API
-{%- else %}
-    assert sent.body["temperature"] == 0.2
-{%- endif %}
-{%- if cookiecutter.ai_provider == "azure_openai" %}
-    assert sent.headers["api-key"] == "test-key"
-    assert "api-version=" in sent.path
-{%- elif cookiecutter.ai_provider == "anthropic" %}
     assert "anthropic-version" in sent.headers
     # The SDK sends the key as `x-api-key` or as a bearer token, depending on its version.
     assert "test-key" in (sent.headers.get("x-api-key"), sent.headers.get("authorization", "")[7:])
     assert all(m["role"] != "system" for m in sent.body["messages"])
+{%- elif cookiecutter.ai_provider == "azure_openai" %}
+    assert sent.body["temperature"] == 0.2
+    assert sent.headers["api-key"] == "test-key"
+    assert "api-version=" in sent.path
 {%- else %}
+    assert sent.body["temperature"] == 0.2
     assert sent.headers["authorization"] == "Bearer test-key"
 {%- endif %}
 
@@ -87,11 +86,7 @@ def test_completion_goes_through_the_provider_sdk(
 def test_offline_provider_answers_with_a_warning(
     make_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:
-{%- if cookiecutter.ai_provider == "ollama" %}
-    client = make_app(ai_provider="fake").test_client()
-{%- else %}
-    client = make_app(ai_api_key=None).test_client()
-{%- endif %}
+    client = make_app(**OFFLINE).test_client()
 
     first = post(client, "complete", HELLO, ai_headers)
     second = post(client, "complete", HELLO, ai_headers)
@@ -295,7 +290,7 @@ def test_clear_cache_command_empties_the_cache(
     post(ai_client, "complete", body, ai_headers)
 
     assert result.exit_code == 0, result.output
-    assert "Removed 1 cached AI responses." in result.output
+    assert result.output.startswith("Removed 1 cached AI responses")  # with or without Redis
     assert len(upstream.requests) == 2
 
 
@@ -507,38 +502,7 @@ def test_health_reports_the_ai_configuration(ai_client: FlaskClient) -> None:
     assert check["status"] == "ok"
     assert PROVIDER in check["detail"]
     assert MODEL in check["detail"]
-{%- if cookiecutter.use_auth %}
-
-
-def test_ai_routes_need_a_signed_in_user(ai_client: FlaskClient, upstream: Upstream) -> None:
-    assert ai_client.post("/api/v1/ai/complete", json=HELLO).status_code == 401
-    assert ai_client.post("/api/v1/ai/stream", json=HELLO).status_code == 401
-    assert ai_client.get("/api/v1/ai/usage").status_code == 401
-    assert upstream.requests == []
-
-
-def test_readonly_users_may_ask_the_model(
-    ai_client: FlaskClient, upstream: Upstream, ai_readonly_headers: dict[str, str]
-) -> None:
-    response = post(ai_client, "complete", HELLO, ai_readonly_headers)
-
-    assert response.status_code == 200, response.json
-
-
-def test_usage_is_counted_per_user(
-    ai_client: FlaskClient,
-    upstream: Upstream,
-    ai_headers: dict[str, str],
-    ai_other_headers: dict[str, str],
-) -> None:
-    post(ai_client, "complete", HELLO, ai_headers)
-
-    mine = json_body(ai_client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
-    theirs = json_body(ai_client.get("/api/v1/ai/usage", headers=ai_other_headers))["data"]
-
-    assert mine["total_requests"] == 1
-    assert theirs["total_requests"] == 0
-{%- else %}
+{%- if not cookiecutter.use_auth %}
 
 
 def test_usage_is_counted_per_client_address(

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.ai.settings import AISettings
 
-from .upstream import Raw, Status, Text, Upstream, json_body, parse_events
+from .upstream import Raw, Status, Text, Upstream, json_body, parse_events, provider_settings
 
 HELLO = {"messages": [{"role": "user", "content": "Say hello"}]}
 
@@ -158,11 +158,7 @@ def test_unreachable_provider_is_503(
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-{%- if cookiecutter.ai_provider in ["openai", "ollama"] %}
-    client = make_ai_app(ai_base_url=f"http://127.0.0.1:{port}/v1").test_client()
-{%- else %}
-    client = make_ai_app(ai_base_url=f"http://127.0.0.1:{port}").test_client()
-{%- endif %}
+    client = make_ai_app(**provider_settings(f"http://127.0.0.1:{port}")).test_client()
 
     response = complete(client, ai_headers)
 
@@ -212,9 +208,6 @@ def test_validation_errors_answer_before_any_stream(
 PRODUCTION: dict[str, Any] = {
     "app_env": "production",
     "secret_key": "s" * 40,
-{%- if cookiecutter.use_auth %}
-    "jwt_secret_key": "j" * 40,
-{%- endif %}
 }
 
 

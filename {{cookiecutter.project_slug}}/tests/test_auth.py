@@ -1,4 +1,5 @@
-"""Registration, login, refresh rotation, logout and revocation, token errors, rate limits."""
+"""Registration, login, refresh rotation, logout and revocation, token errors, rate limits,
+and the bearer scheme in the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask.testing import FlaskClient
 from flask_jwt_extended import create_access_token
 from flask_openapi3 import OpenAPI
 
-from .conftest import PASSWORD, bearer
+from .auth_fixtures import PASSWORD, bearer
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -210,3 +211,13 @@ def test_login_is_rate_limited_per_ip(make_app: Callable[..., OpenAPI]) -> None:
     assert limited.json is not None
     assert limited.json["code"] == "rate_limited"
     assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_bearer_security_is_declared(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").json
+    assert spec is not None
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    protected = spec["paths"]["/api/v1/items"]["get"]
+    assert protected["security"] == [{"bearer": []}]
+    assert "security" not in spec["paths"]["/api/v1/auth/login"]["post"]
+    assert spec["paths"]["/api/v1/auth/refresh"]["post"]["security"] == [{"bearer": []}]

@@ -74,35 +74,3 @@ def test_db_reset_needs_force(app: OpenAPI) -> None:
     assert output.strip().splitlines() == [
         "Error: this deletes all data; run again with --force to confirm"
     ]
-{%- if cookiecutter.use_auth %}
-
-
-def test_users_create_list_and_change_role(app: OpenAPI) -> None:
-    code, output = run(
-        app,
-        "users", "create",
-        "--email", "Boss@Example.com",
-        "--password", "a-good-password",
-        "--full-name", "The Boss",
-        "--role", "admin",
-    )  # fmt: skip
-    assert code == 0, output
-    assert "admin boss@example.com" in output
-
-    code, output = run(app, "users", "change-role", "boss@example.com", "--role", "readonly")
-    assert code == 0, output
-    code, output = run(app, "users", "list")
-    assert code == 0
-    assert "boss@example.com\treadonly\tactive\tThe Boss" in output
-
-
-def test_users_errors_are_one_line(app: OpenAPI) -> None:
-    args = ["users", "create", "--email", "a@example.com", "--full-name", "A"]
-    assert run(app, *args, "--password", "a-good-password")[0] == 0
-    code, output = run(app, *args, "--password", "a-good-password")
-    assert (code, output.strip()) == (1, "Error: A user with this email already exists.")
-    code, output = run(app, *args[:3], "b@example.com", *args[4:], "--password", "short")
-    assert (code, output.strip()) == (1, "Error: the password needs 8 characters or more")
-    code, output = run(app, "users", "change-role", "nobody@example.com", "--role", "admin")
-    assert (code, output.strip()) == (1, "Error: no user with email nobody@example.com")
-{%- endif %}

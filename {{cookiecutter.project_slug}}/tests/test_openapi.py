@@ -60,18 +60,6 @@ def test_answers_from_before_the_app_are_documented(client: FlaskClient) -> None
         for method, operation in item.items():
             if operation.get("parameters"):
                 assert "414" in operation["responses"], (method, path)
-{%- if cookiecutter.use_auth %}
-
-
-def test_bearer_security_is_declared(client: FlaskClient) -> None:
-    spec = client.get("/openapi.json").json
-    assert spec is not None
-    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    protected = spec["paths"]["/api/v1/items"]["get"]
-    assert protected["security"] == [{"bearer": []}]
-    assert "security" not in spec["paths"]["/api/v1/auth/login"]["post"]
-    assert spec["paths"]["/api/v1/auth/refresh"]["post"]["security"] == [{"bearer": []}]
-{%- endif %}
 
 
 def test_docs_serve_swagger_ui(client: FlaskClient) -> None:

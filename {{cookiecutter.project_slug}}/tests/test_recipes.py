@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 
-from .upstream import Text, Upstream, sent_messages
+from .upstream import OFFLINE, Text, Upstream, sent_messages
 
 REQUEST = {
     "ingredients": ["tomato", "basil"],
@@ -126,11 +126,7 @@ def test_invalid_recipe_requests_are_422(
 def test_offline_provider_still_returns_a_valid_recipe(
     make_app: Callable[..., OpenAPI], ai_headers: dict[str, str]
 ) -> None:
-{%- if cookiecutter.ai_provider == "ollama" %}
-    client = make_app(ai_provider="fake").test_client()
-{%- else %}
-    client = make_app(ai_api_key=None).test_client()
-{%- endif %}
+    client = make_app(**OFFLINE).test_client()
 
     response = generate(client, ai_headers, REQUEST)
 

@@ -13,19 +13,13 @@ import pytest
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from sqlalchemy.exc import OperationalError
-{% if cookiecutter.ai_provider != "none" %}
-from {{ cookiecutter.package_name }}.ai.jobs import AI_COMPLETION
-{%- endif %}
+
 from {{ cookiecutter.package_name }}.core.errors import NotFound, ServiceUnavailable
 from {{ cookiecutter.package_name }}.jobs import reports
 from {{ cookiecutter.package_name }}.jobs.celery_app import backoff
 from {{ cookiecutter.package_name }}.jobs.reports import ITEMS_REPORT
 from {{ cookiecutter.package_name }}.jobs.settings import JobsSettings
 from {{ cookiecutter.package_name }}.tasks import celery_app
-{%- if cookiecutter.ai_provider != "none" %}
-
-from .upstream import Raw, Status, Text, Upstream
-{%- endif %}
 
 REPORT_URL = "/api/v1/tasks/items-report"
 # No broker at all (whatever .env says): jobs run eagerly, inside the request.
@@ -35,19 +29,6 @@ EAGER: dict[str, Any] = dict.fromkeys(("redis_url", "celery_broker_url", "celery
 @pytest.fixture
 def app(make_app: Callable[..., OpenAPI]) -> OpenAPI:
     return make_app(**EAGER)
-{%- if cookiecutter.use_auth %}
-
-
-@pytest.fixture
-def headers(auth_headers: dict[str, str]) -> dict[str, str]:
-    return auth_headers
-{%- else %}
-
-
-@pytest.fixture
-def headers() -> dict[str, str]:
-    return {}
-{%- endif %}
 
 
 def queue_report(client: FlaskClient, headers: dict[str, str]) -> str:
@@ -112,7 +93,7 @@ def test_items_report_runs_and_reports_on_the_items(
     assert report["average_price"] == 5.5
     assert (report["min_price"], report["max_price"]) == (2.5, 10)
     assert report["first_created_at"] is not None
-    assert report["scope"] == {% if cookiecutter.use_auth %}"own"{% else %}"all"{% endif %}
+    assert report["scope"] == "{{ "own" if cookiecutter.use_auth else "all" }}"
 
 
 def test_report_of_no_items(client: FlaskClient, headers: dict[str, str]) -> None:
@@ -132,46 +113,6 @@ def test_malformed_task_id_is_422(client: FlaskClient, headers: dict[str, str]) 
     response = client.get("/api/v1/tasks/not%20an%20id", headers=headers)
     assert response.status_code == 422
     assert response.json["code"] == "validation_error"  # type: ignore[index]
-{%- if cookiecutter.use_auth %}
-
-
-def test_tasks_need_a_token(client: FlaskClient, headers: dict[str, str]) -> None:
-    url = queue_report(client, headers)
-    assert client.post(REPORT_URL).status_code == 401
-    assert client.get(url).status_code == 401
-
-
-def test_another_users_task_is_404_and_admin_sees_it(
-    client: FlaskClient,
-    auth_headers: dict[str, str],
-    other_headers: dict[str, str],
-    admin_headers: dict[str, str],
-) -> None:
-    url = queue_report(client, auth_headers)
-    response = client.get(url, headers=other_headers)
-    assert response.status_code == 404
-    assert response.json["code"] == "not_found"  # type: ignore[index]
-    assert task_data(client, url, admin_headers)["status"] == "SUCCESS"
-
-
-def test_report_covers_own_items_and_admin_sees_all(
-    client: FlaskClient,
-    auth_headers: dict[str, str],
-    other_headers: dict[str, str],
-    admin_headers: dict[str, str],
-    readonly_headers: dict[str, str],
-) -> None:
-    add_items(client, auth_headers, {"title": "mine", "price": 1})
-    add_items(client, other_headers, {"title": "theirs", "price": 2}, {"title": "also"})
-
-    mine = task_data(client, queue_report(client, auth_headers), auth_headers)["result"]
-    every = task_data(client, queue_report(client, admin_headers), admin_headers)["result"]
-    nothing = task_data(client, queue_report(client, readonly_headers), readonly_headers)["result"]
-
-    assert (mine["scope"], mine["total"], mine["total_value"]) == ("own", 1, 1)
-    assert (every["scope"], every["total"], every["total_value"]) == ("all", 3, 3)
-    assert (nothing["scope"], nothing["total"]) == ("own", 0)
-{%- endif %}
 
 
 def test_transient_failures_are_retried_until_success(
@@ -312,121 +253,3 @@ def test_worker_app_acknowledges_late_and_knows_the_jobs() -> None:
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert ITEMS_REPORT in celery_app.tasks
-{%- if cookiecutter.ai_provider != "none" %}
-
-
-# --- AI jobs: the completion of POST /ai/complete, run by the job ------------------------------
-
-JOB_BODY = {"messages": [{"role": "user", "content": "Say hello."}]}
-
-
-@pytest.fixture
-def ai_jobs(make_ai_app: Callable[..., OpenAPI]) -> OpenAPI:
-    # Eager jobs against the stub provider; no transport retries, so failures reach the job.
-    return make_ai_app(**EAGER, ai_max_retries=0)
-
-
-def queue_ai_job(
-    client: FlaskClient, headers: dict[str, str], body: dict[str, Any] = JOB_BODY
-) -> str:
-    response = client.post("/api/v1/ai/jobs", json=body, headers=headers)
-    assert response.status_code == 202, response.json
-    return str(response.json["data"]["status_url"])  # type: ignore[index]
-
-
-def ai_usage(client: FlaskClient, headers: dict[str, str]) -> dict[str, Any]:
-    usage: dict[str, Any] = client.get("/api/v1/ai/usage", headers=headers).json["data"]  # type: ignore[index]
-    return usage
-
-
-def test_ai_job_returns_the_completion(
-    ai_jobs: OpenAPI, upstream: Upstream, ai_headers: dict[str, str]
-) -> None:
-    client = ai_jobs.test_client()
-    upstream.queue(Text("Hello there!", prompt_tokens=7, completion_tokens=3))
-
-    data = task_data(client, queue_ai_job(client, ai_headers), ai_headers)
-
-    assert data["status"] == "SUCCESS"
-    result = data["result"]
-    assert (result["content"], result["role"], result["finish_reason"]) == (
-        "Hello there!",
-        "assistant",
-        "stop",
-    )
-    assert result["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
-    [sent] = upstream.requests
-    assert "Say hello." in str(sent.body)
-    usage = ai_usage(client, ai_headers)
-    assert (usage["total_requests"], usage["total_tokens"]) == (1, 10)
-
-
-def test_ai_job_retries_upstream_failures_then_succeeds(
-    ai_jobs: OpenAPI, upstream: Upstream, ai_headers: dict[str, str]
-) -> None:
-    client = ai_jobs.test_client()
-    upstream.queue(Status(500), Status(503), Text("Finally.", prompt_tokens=4, completion_tokens=2))
-
-    data = task_data(client, queue_ai_job(client, ai_headers), ai_headers)
-
-    assert (data["status"], data["retries"]) == ("SUCCESS", 2)
-    assert data["result"]["content"] == "Finally."
-    assert len(upstream.requests) == 3
-    usage = ai_usage(client, ai_headers)
-    assert (usage["total_requests"], usage["total_tokens"]) == (3, 6)  # every attempt, once
-
-
-def test_ai_job_does_not_retry_an_unusable_reply(
-    ai_jobs: OpenAPI, upstream: Upstream, ai_headers: dict[str, str]
-) -> None:
-    client = ai_jobs.test_client()
-    upstream.queue(Raw(b"{not json"))
-
-    data = task_data(client, queue_ai_job(client, ai_headers), ai_headers)
-
-    assert (data["status"], data["retries"]) == ("FAILURE", 0)
-    assert data["error"]["code"] == "ai_provider_error"
-    assert len(upstream.requests) == 1
-
-
-def test_a_redelivered_ai_job_is_not_run_or_counted_twice(
-    ai_jobs: OpenAPI, upstream: Upstream, ai_headers: dict[str, str]
-) -> None:
-    client = ai_jobs.test_client()
-    url = queue_ai_job(client, ai_headers)
-    first = task_data(client, url, ai_headers)["result"]
-    celery = ai_jobs.extensions["celery"]
-    task_id = url.rsplit("/", 1)[1]
-    kwargs = celery.AsyncResult(task_id).kwargs  # as the message carried them
-
-    # What a worker does with a message that comes back after its first run had finished.
-    again = celery.tasks[AI_COMPLETION].apply(kwargs=kwargs, task_id=task_id).get()
-
-    assert again["content"] == first["content"]
-    assert len(upstream.requests) == 1
-    assert ai_usage(client, ai_headers)["total_requests"] == 1
-
-
-def test_ai_job_body_is_validated(ai_jobs: OpenAPI, ai_headers: dict[str, str]) -> None:
-    client = ai_jobs.test_client()
-    bodies: list[dict[str, Any]] = [{"messages": []}, {**JOB_BODY, "n": 2}, {"messages": "hi"}]
-    for body in bodies:
-        response = client.post("/api/v1/ai/jobs", json=body, headers=ai_headers)
-        assert response.status_code == 422, body
-        assert response.json["code"] == "validation_error"  # type: ignore[index]
-
-
-def test_ai_job_is_refused_once_the_budget_is_spent(
-    make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
-) -> None:
-    client = make_ai_app(**EAGER, ai_token_budget_daily=10).test_client()
-    upstream.queue(Text("A long answer.", prompt_tokens=8, completion_tokens=8))
-    assert task_data(client, queue_ai_job(client, ai_headers), ai_headers)["status"] == "SUCCESS"
-
-    response = client.post("/api/v1/ai/jobs", json=JOB_BODY, headers=ai_headers)
-
-    assert response.status_code == 429
-    assert response.json["code"] == "budget_exceeded"  # type: ignore[index]
-    assert int(response.headers["Retry-After"]) > 0
-    assert len(upstream.requests) == 1
-{%- endif %}

@@ -1,4 +1,4 @@
-"""The caller's account, and administration of users and roles."""
+"""The caller's account, and administration of users and roles (API and `flask users`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask.testing import FlaskClient
+from flask_openapi3 import OpenAPI
 
-from .conftest import PASSWORD, bearer
+from .auth_fixtures import PASSWORD, bearer
+from .test_cli import run
 
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
@@ -129,3 +131,33 @@ def test_changing_the_password_signs_out_every_other_session(
         assert client.post(REFRESH, headers=bearer(token)).status_code == 401
     assert client.get(ME, headers=bearer(fresh["access_token"])).status_code == 200
     assert client.post(REFRESH, headers=bearer(fresh["refresh_token"])).status_code == 200
+
+
+def test_users_create_list_and_change_role(app: OpenAPI) -> None:
+    code, output = run(
+        app,
+        "users", "create",
+        "--email", "Boss@Example.com",
+        "--password", "a-good-password",
+        "--full-name", "The Boss",
+        "--role", "admin",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "admin boss@example.com" in output
+
+    code, output = run(app, "users", "change-role", "boss@example.com", "--role", "readonly")
+    assert code == 0, output
+    code, output = run(app, "users", "list")
+    assert code == 0
+    assert "boss@example.com\treadonly\tactive\tThe Boss" in output
+
+
+def test_users_errors_are_one_line(app: OpenAPI) -> None:
+    args = ["users", "create", "--email", "a@example.com", "--full-name", "A"]
+    assert run(app, *args, "--password", "a-good-password")[0] == 0
+    code, output = run(app, *args, "--password", "a-good-password")
+    assert (code, output.strip()) == (1, "Error: A user with this email already exists.")
+    code, output = run(app, *args[:3], "b@example.com", *args[4:], "--password", "short")
+    assert (code, output.strip()) == (1, "Error: the password needs 8 characters or more")
+    code, output = run(app, "users", "change-role", "nobody@example.com", "--role", "admin")
+    assert (code, output.strip()) == (1, "Error: no user with email nobody@example.com")

@@ -17,20 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-{%- if cookiecutter.use_auth %}
-from uuid import uuid4
-{%- endif %}
 
 import pytest
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from werkzeug.test import TestResponse
-{%- if cookiecutter.use_auth %}
 
-from {{ cookiecutter.package_name }}.auth.models import User
-from {{ cookiecutter.package_name }}.auth.service import issue_tokens
-from {{ cookiecutter.package_name }}.core.extensions import db
-{%- endif %}
+from .core_fixtures import SignIn
 
 PROVIDER = "{{ cookiecutter.ai_provider }}"
 MODEL = "test-model"
@@ -45,6 +38,12 @@ AI_TEST_SETTINGS: dict[str, Any] = {
     "ai_token_budget_daily": 100_000,
     "rate_limit_ai": "10000 per minute",
 }
+# Settings that leave the service on its offline provider, which answers without any network.
+{%- if cookiecutter.ai_provider == "ollama" %}
+OFFLINE: dict[str, Any] = {"ai_provider": "fake"}  # a local server needs no API key
+{%- else %}
+OFFLINE: dict[str, Any] = {"ai_api_key": None}
+{%- endif %}
 
 
 @dataclass
@@ -493,12 +492,12 @@ def expected_path() -> str:
 {%- endif %}
 
 
-def provider_settings(upstream: Upstream) -> dict[str, Any]:
-    """Settings that point this service's provider at the stub."""
+def provider_settings(root: str) -> dict[str, Any]:
+    """Settings that point this service's provider at the server at `root` (e.g. the stub's)."""
 {%- if cookiecutter.ai_provider in ["openai", "ollama"] %}
-    return {"ai_api_key": API_KEY, "ai_base_url": f"{upstream.root}/v1"}
+    return {"ai_api_key": API_KEY, "ai_base_url": f"{root}/v1"}
 {%- else %}
-    return {"ai_api_key": API_KEY, "ai_base_url": upstream.root}
+    return {"ai_api_key": API_KEY, "ai_base_url": root}
 {%- endif %}
 
 
@@ -510,6 +509,18 @@ def upstream_server() -> Iterator[Upstream]:
     server = Upstream().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def service_settings(service_settings: dict[str, Any], upstream_server: Upstream) -> dict[str, Any]:
+    """Service processes call the stub too, without transport retries inside one call: upstream
+    failures reach the caller at once (a job's own retries, a stream's error event)."""
+    return {
+        **service_settings,
+        **AI_TEST_SETTINGS,
+        **provider_settings(upstream_server.root),
+        "ai_max_retries": 0,
+    }
 
 
 @pytest.fixture
@@ -524,7 +535,7 @@ def make_ai_app(make_app: Callable[..., OpenAPI], upstream: Upstream) -> Callabl
     """make_ai_app(**overrides) -> an app whose provider is the stub."""
 
     def factory(**overrides: Any) -> OpenAPI:
-        return make_app(**{**AI_TEST_SETTINGS, **provider_settings(upstream), **overrides})
+        return make_app(**{**AI_TEST_SETTINGS, **provider_settings(upstream.root), **overrides})
 
     return factory
 
@@ -537,47 +548,12 @@ def ai_app(make_ai_app: Callable[..., OpenAPI]) -> OpenAPI:
 @pytest.fixture
 def ai_client(ai_app: OpenAPI) -> FlaskClient:
     return ai_app.test_client()
-{%- if cookiecutter.use_auth %}
-
-
-def signed_in(app: OpenAPI, role: str = "user") -> dict[str, str]:
-    """Headers of a new user with `role`. Made directly, without password hashing, since these
-    tests never log in (the auth tests cover that)."""
-    with app.app_context():
-        user = User(
-            email=f"{role}-{uuid4().hex[:10]}@example.com",
-            full_name="AI Tester",
-            password_hash="!",  # matches no password
-            role=role,
-        )
-        db.session.add(user)
-        db.session.commit()
-        token = issue_tokens(user).access_token
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
-def ai_headers(ai_app: OpenAPI) -> dict[str, str]:
-    """A signed-in user's headers: AI usage is counted per user."""
-    return signed_in(ai_app)
-
-
-@pytest.fixture
-def ai_other_headers(ai_app: OpenAPI) -> dict[str, str]:
-    return signed_in(ai_app)
-
-
-@pytest.fixture
-def ai_readonly_headers(ai_app: OpenAPI) -> dict[str, str]:
-    return signed_in(ai_app, "readonly")
-{%- else %}
-
-
-@pytest.fixture
-def ai_headers() -> dict[str, str]:
-    """No sign-in: AI usage is counted per client address."""
-    return {}
-{%- endif %}
+def ai_headers(ai_app: OpenAPI, sign_in: SignIn) -> dict[str, str]:
+    """The headers of a caller of the AI app (AI usage is counted per caller)."""
+    return sign_in(ai_app)
 
 
 def json_body(response: TestResponse) -> Any:

@@ -1,0 +1,51 @@
+"""AI streams through the shipped nginx config: each chunk arrives as the provider sends it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .nginx_proxy import Proxy
+from .upstream import Text, Upstream
+
+
+def test_stream_arrives_chunk_by_chunk(
+    proxy: Proxy, headers: dict[str, str], upstream: Upstream
+) -> None:
+    chunks = ["one", " two", " three", " four", " five"]
+    delay = 0.15
+    upstream.queue(Text("".join(chunks), chunks=chunks, chunk_delay=delay))
+    # The first AI call of a fresh worker also imports the SDK: allow for a slow machine.
+    connection = proxy.connection(timeout=120)
+    try:
+        connection.request(
+            "POST",
+            "/api/v1/ai/stream",
+            body=json.dumps({"messages": [{"role": "user", "content": "Count to five"}]}),
+            headers={
+                **headers,
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream",
+            },
+        )
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        assert response.getheader("Content-Type", "").startswith("text/event-stream")
+        assert response.getheader("Content-Encoding") is None
+        arrivals: list[float] = []
+        event = ""
+        while line := response.readline():
+            text = line.decode().strip()
+            if text.startswith("event:"):
+                event = text.removeprefix("event:").strip()
+            elif text.startswith("data:") and event == "delta":
+                arrivals.append(time.monotonic())
+            elif text.startswith("data:") and event in ("done", "error"):
+                assert event == "done", text
+                break
+    finally:
+        connection.close()
+
+    assert len(arrivals) == len(chunks)
+    # Buffered, every delta would arrive at once; streamed, they are spread over the delays.
+    assert arrivals[-1] - arrivals[0] >= delay * (len(chunks) - 1) * 0.6

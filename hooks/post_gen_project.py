@@ -26,6 +26,7 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_auth.py",
         "tests/test_users.py",
         "tests/test_account.py",
+        "tests/test_auth_rate_limits.py",
     ],
     "ai": [
         "src/{package}/ai",
@@ -35,6 +36,7 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_recipes.py",
         "tests/test_conversations.py",
         "tests/test_ai_operations.py",
+        "tests/test_ai_budget.py",
     ],
     "openai_sdk": [
         "src/{package}/ai/providers/openai.py",
@@ -54,6 +56,7 @@ MANIFEST: dict[str, list[str]] = {
     ],
     "ai_jobs": [
         "src/{package}/ai/jobs.py",
+        "tests/test_ai_job_budget.py",
     ],
     "nginx": [
         "nginx",

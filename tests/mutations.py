@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class MutationError(Exception):
@@ -327,3 +328,17 @@ def apply_mutation(item: Mutation, source: str) -> str:
     if not changed:
         raise stale("the edit changes nothing")
     return mutated
+
+
+def mutated_source(project: Path, package: str, item: Mutation) -> str:
+    """The mutated source of the mutation's module in a baked project; MutationError when the
+    module, the function, the snippet or one of the test files is gone."""
+    module = project / "src" / package / item.module
+    if not module.is_file():
+        raise MutationError(f"mutation {item.name} no longer applies: no {item.module}")
+    missing = [path for path in item.tests if not (project / path).is_file()]
+    if missing:
+        raise MutationError(
+            f"mutation {item.name} no longer applies: no test file {', '.join(missing)}"
+        )
+    return apply_mutation(item, module.read_text(encoding="utf-8"))

@@ -43,7 +43,7 @@ from harness import (
 )
 
 sys.path.insert(0, str(TEMPLATE / "tests"))
-from mutations import MUTATIONS, Mutation, MutationError, apply_mutation
+from mutations import MUTATIONS, Mutation, MutationError, mutated_source
 from test_variants import clean_env, failed_tests, tail
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -112,19 +112,6 @@ def run_tests(
     finally:
         untrack(process)
     return process.returncode, output, time.monotonic() - started
-
-
-def check_applies(project: Path, mutation: Mutation) -> str:
-    """The mutated source of the mutation's module; MutationError when it no longer applies."""
-    module = project / "src" / PACKAGE / mutation.module
-    if not module.is_file():
-        raise MutationError(f"mutation {mutation.name} no longer applies: no {mutation.module}")
-    missing = [path for path in mutation.tests if not (project / path).is_file()]
-    if missing:
-        raise MutationError(
-            f"mutation {mutation.name} no longer applies: no test file {', '.join(missing)}"
-        )
-    return apply_mutation(mutation, module.read_text(encoding="utf-8"))
 
 
 def try_mutation(
@@ -221,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         runnable: list[tuple[Mutation, str]] = []
         for mutation in selected:
             try:
-                runnable.append((mutation, check_applies(project, mutation)))
+                runnable.append((mutation, mutated_source(project, PACKAGE, mutation)))
             except MutationError as exc:
                 log(str(exc))
                 outcomes.append(Outcome(mutation, "stale", detail=str(exc)))

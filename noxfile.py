@@ -246,7 +246,7 @@ def demo(session: nox.Session) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-# ------------------------------------------------------------------------------- fuzz and bench
+# ---------------------------------------------------------------------- fuzz, mutate and bench
 
 
 @nox.session
@@ -255,6 +255,15 @@ def fuzz(session: nox.Session) -> None:
     Redis on 127.0.0.1 (tools/fuzz.py). `nox -s fuzz -- --cases 2000 --only use_auth:True`."""
     session.install("schemathesis>=4.30,<5", "cookiecutter>=2.6")
     session.run("python", "tools/fuzz.py", *session.posargs)
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Bugs the generated suite must catch: each mutation of tests/mutations.py, one at a time,
+    on the default project with PostgreSQL and Redis (tools/mutate.py). Not part of plain `nox`.
+    `nox -s mutate -- --only budget-off-by-one`, `-- --list`."""
+    session.install("cookiecutter>=2.6", "pytest>=8")
+    session.run("python", "tools/mutate.py", *session.posargs)
 
 
 @nox.session

@@ -29,6 +29,7 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_items_auth.py",
         "tests/test_users.py",
         "tests/test_account.py",
+        "tests/test_auth_rate_limits.py",
     ],
     "ai": [
         "src/{package}/ai",
@@ -41,6 +42,7 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_conversations.py",
         "tests/test_ai_operations.py",
         "tests/test_tools.py",
+        "tests/test_ai_budget.py",
     ],
     "ai_auth": [
         "tests/test_ai_auth.py",
@@ -69,6 +71,7 @@ MANIFEST: dict[str, list[str]] = {
         "src/{package}/ai/jobs.py",
         "tests/test_ai_jobs.py",
         "tests/test_ai_worker.py",
+        "tests/test_ai_job_budget.py",
     ],
     "nginx": [
         "nginx",

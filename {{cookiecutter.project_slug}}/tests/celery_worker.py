@@ -1,11 +1,16 @@
 """A real Celery worker for the tests, as fixtures: the celery feature's fixture module.
 
-One worker process (`celery -A {{ cookiecutter.package_name }}.tasks worker`, solo pool) per test
+One worker process (`celery -A {{ cookiecutter.package_name }}.tasks worker`, one thread) per test
 module that asks for it, on a queue of its own, with the test database and a two-second
 visibility timeout, so that the job of a killed worker is handed out again within seconds.
 It runs with `job_settings`, as does the app of the tests that use it. Such a module keeps
 Redis as it is between its tests (see test_worker.py): it holds the worker's queue.
 Without TEST_REDIS_URL these tests skip; under CI=true they fail instead.
+
+Not the solo pool: it runs a job inside the worker's event loop, which sends even an early
+acknowledgement only once the job has returned, so a job killed mid-run would come back with
+or without `task_acks_late`. On a thread the loop acknowledges at once unless the job is
+acknowledged late, as under the prefork pool of a production worker.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class Worker:
             "--app",
             f"{PACKAGE}.tasks",
             "worker",
-            "--pool=solo",
+            "--pool=threads",
             "--concurrency=1",
             "--without-gossip",
             "--without-mingle",

@@ -1,0 +1,78 @@
+"""The daily token budget at its edge: the call that reaches it completes, the next one is
+refused until the next UTC midnight, and the refusal says how long that is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from flask_openapi3 import OpenAPI
+
+from .upstream import Upstream, json_body
+
+HELLO = {"messages": [{"role": "user", "content": "Say hello"}]}
+HELLO_TOKENS = 15  # the stub's default reply: 10 prompt + 5 completion tokens
+
+
+def post(client: FlaskClient, path: str, headers: dict[str, str]) -> Any:
+    return client.post(f"/api/v1/ai/{path}", json=HELLO, headers=headers)
+
+
+def seconds_to_utc_midnight() -> float:
+    now = datetime.now(UTC)
+    return (datetime.combine(now.date() + timedelta(days=1), time.min, UTC) - now).total_seconds()
+
+
+def test_the_call_that_reaches_the_budget_exactly_completes_and_the_next_is_refused(
+    make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    client = make_ai_app(ai_token_budget_daily=HELLO_TOKENS).test_client()
+
+    reaches = post(client, "complete", ai_headers)
+    usage = json_body(client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
+    refused = post(client, "complete", ai_headers)
+
+    assert reaches.status_code == 200, reaches.json
+    assert (usage["today_tokens"], usage["remaining"]) == (HELLO_TOKENS, 0)
+    assert refused.status_code == 429
+    assert json_body(refused)["code"] == "budget_exceeded"
+    assert len(upstream.requests) == 1
+
+
+def test_a_call_is_admitted_while_one_token_of_the_budget_is_left(
+    make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    client = make_ai_app(ai_token_budget_daily=HELLO_TOKENS + 1).test_client()
+
+    statuses = [post(client, "complete", ai_headers).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]  # 15 of 16, then 30 of 16 (it crosses), then refused
+    assert len(upstream.requests) == 2
+
+
+@pytest.mark.parametrize("path", ["complete", "stream"])
+def test_budget_exceeded_says_the_seconds_to_the_next_utc_midnight(
+    path: str,
+    make_ai_app: Callable[..., OpenAPI],
+    upstream: Upstream,
+    ai_headers: dict[str, str],
+) -> None:
+    client = make_ai_app(ai_token_budget_daily=HELLO_TOKENS).test_client()
+    post(client, path, ai_headers).get_data()  # uses up the budget
+
+    before = seconds_to_utc_midnight()
+    refused = post(client, path, ai_headers)
+    after = seconds_to_utc_midnight()
+
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/json"
+    body = json_body(refused)
+    assert body["code"] == "budget_exceeded"
+    # The budget's own wait (when it resets), not a rate limiter's window of a minute. Both
+    # bounds allow for a clock that passes midnight during the request.
+    retry_after = int(refused.headers["Retry-After"])
+    assert min(before, after) - 5 <= retry_after <= max(before, after) + 5
+    assert body["details"]["resets_in_seconds"] == retry_after

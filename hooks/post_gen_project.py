@@ -34,6 +34,11 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_recipes.py",
         "tests/test_conversations.py",
     ],
+    "playground": [
+        "src/{package}/playground",
+        "tests/test_playground.py",
+        "tests/test_playground_browser.py",
+    ],
     "openai_sdk": [
         "src/{package}/ai/providers/openai.py",
     ],
@@ -86,6 +91,7 @@ def enabled_features(context: dict[str, object]) -> set[str]:
     flags = {
         "auth": context["use_auth"] is True,
         "ai": provider != "none",
+        "playground": provider != "none",
         "openai_sdk": provider in ("openai", "azure_openai", "ollama"),
         "azure_openai": provider == "azure_openai",
         "anthropic": provider == "anthropic",

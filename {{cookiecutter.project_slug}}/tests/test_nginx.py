@@ -36,6 +36,8 @@ from cryptography.x509.oid import NameOID
 
 {%- if cookiecutter.ai_provider != "none" %}
 
+from {{ cookiecutter.package_name }}.playground.views import CONTENT_SECURITY_POLICY
+
 from .upstream import Text, Upstream
 {%- endif %}
 
@@ -250,6 +252,7 @@ def app_port(
         "AI_API_KEY": "test-key",
         "AI_BASE_URL": slow_upstream.root,
         "AI_MAX_RETRIES": "0",
+        "PLAYGROUND_ENABLED": "true",
 {%- endif %}
     }
     env.pop("REDIS_URL", None)
@@ -516,6 +519,16 @@ def test_stream_arrives_chunk_by_chunk(
     assert len(arrivals) == len(chunks)
     # Buffered, every delta would arrive at once; streamed, they are spread over the delays.
     assert arrivals[-1] - arrivals[0] >= delay * (len(chunks) - 1) * 0.6
+
+
+def test_playground_keeps_its_own_policy(proxy: Proxy) -> None:
+    """The server's `default-src 'none'` would stop the page's script: only the app's policy."""
+    for path in ("/playground", "/playground/assets/playground.js"):
+        response, body = proxy.request("GET", path)
+
+        assert response.status == 200, body
+        assert response.headers.get_all("Content-Security-Policy") == [CONTENT_SECURITY_POLICY]
+        assert response.getheader("X-Frame-Options") == "DENY"
 {%- endif %}
 
 

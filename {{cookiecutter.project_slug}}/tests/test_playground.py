@@ -123,7 +123,13 @@ def test_page_uses_only_the_public_api() -> None:
 
     assert fetched
     for target in fetched:
-        assert target.strip() in {"API + path", "`${API}/auth/refresh`", '"/openapi.json"'}
+        assert target.strip() in {
+            "API + path",
+{%- if cookiecutter.use_auth %}
+            "`${API}/auth/refresh`",
+{%- endif %}
+            '"/openapi.json"',
+        }
     assert 'const API = "/api/v1";' in script
     assert "localStorage" not in script
     assert "sessionStorage" not in script

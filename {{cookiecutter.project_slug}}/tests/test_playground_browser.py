@@ -272,7 +272,8 @@ def test_chat_streams_structured_output_and_usage(
     assert email in driver.find_element(By.ID, "who").text
 {%- else %}
     wait_for(driver, lambda d: visible(d, "workspace"), "the chat")
-    assert not visible(driver, "sign-in")
+    assert not driver.find_elements(By.ID, "sign-in")
+    assert "No sign-in" in driver.find_element(By.ID, "who").text
 {%- endif %}
     wait_for(driver, lambda d: "used today" in d.find_element(By.ID, "usage-text").text, "usage")
     assert usage_tokens(driver) == 0

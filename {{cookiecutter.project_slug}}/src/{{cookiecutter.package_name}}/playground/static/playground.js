@@ -1,14 +1,20 @@
+{%- if cookiecutter.use_auth -%}
 // The playground: a small client of the public /api/v1 API. Tokens stay in memory only (a reload
 // signs out); every text from the server is shown with textContent, never parsed as HTML.
+{%- else -%}
+// The playground: a small client of the public /api/v1 API. Every text from the server is shown
+// with textContent, never parsed as HTML.
+{%- endif %}
 
 const API = "/api/v1";
 const state = {
-  auth: false,
   tools: false,
   documents: false,
+{%- if cookiecutter.use_auth %}
   token: null,
   refreshToken: null,
   user: null,
+{%- endif %}
   conversation: null, // id of the open conversation, or null for a scratch chat
   history: [], // the chat so far, as sent to the model
   controller: null,
@@ -56,10 +62,12 @@ function describe(error) {
   return error.message || String(error);
 }
 
-async function request(method, path, body, { signal, retried = false } = {}) {
+async function request(method, path, body, { signal{% if cookiecutter.use_auth %}, retried = false{% endif %} } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
+{%- if cookiecutter.use_auth %}
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
+{%- endif %}
   const response = await fetch(API + path, {
     method,
     headers,
@@ -70,15 +78,16 @@ async function request(method, path, body, { signal, retried = false } = {}) {
   const envelope = await response.json().catch(() => null);
   const retryAfter = response.headers.get("Retry-After");
   const error = new ApiError(response.status, envelope, retryAfter === null ? null : Number(retryAfter));
+{%- if cookiecutter.use_auth %}
   if (response.status === 401) {
     if (error.code === "token_expired" && state.refreshToken && !retried && (await refreshTokens())) {
       return request(method, path, body, { signal, retried: true });
     }
     if (path.startsWith("/auth/")) throw error;
-    // Signed out, expired or revoked (or sign-in exists though /openapi.json did not say so).
-    state.auth = true;
+    // Signed out, expired or revoked.
     showSignIn(describe(error));
   }
+{%- endif %}
   throw error;
 }
 
@@ -86,6 +95,7 @@ async function getData(path) {
   const response = await request("GET", path);
   return (await response.json()).data;
 }
+{%- if cookiecutter.use_auth %}
 
 async function refreshTokens() {
   const response = await fetch(`${API}/auth/refresh`, {
@@ -98,6 +108,7 @@ async function refreshTokens() {
   state.refreshToken = data.refresh_token;
   return true;
 }
+{%- endif %}
 
 // Server-sent events from a fetch response, as { event, data } objects as they arrive.
 async function* events(response) {
@@ -419,6 +430,8 @@ async function loadDocuments() {
   }
 }
 
+{%- if cookiecutter.use_auth %}
+
 // -- signing in -----------------------------------------------------------------------------------
 
 function showSignIn(message) {
@@ -458,15 +471,18 @@ async function signOut() {
   }
   showSignIn("Signed out.");
 }
+{%- endif %}
 
 function enter() {
   showNotice("");
+{%- if cookiecutter.use_auth %}
   $("sign-in").hidden = true;
+  $("sign-out").hidden = false;
+  $("who").textContent = `Signed in as ${state.user.email} (${state.user.role}).`;
+{%- else %}
+  $("who").textContent = "No sign-in on this service: usage counts per client address.";
+{%- endif %}
   $("workspace").hidden = false;
-  $("sign-out").hidden = !state.auth;
-  $("who").textContent = state.user
-    ? `Signed in as ${state.user.email} (${state.user.role}).`
-    : "No sign-in on this service: usage counts per client address.";
   newChat();
   refreshUsage();
   loadTools();
@@ -476,8 +492,10 @@ function enter() {
 // -- start ----------------------------------------------------------------------------------------
 
 async function start() {
+{%- if cookiecutter.use_auth %}
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
+{%- endif %}
   $("chat-form").addEventListener("submit", send);
   $("stop").addEventListener("click", () => state.controller?.abort());
   $("new-chat").addEventListener("click", newChat);
@@ -488,8 +506,7 @@ async function start() {
       $("chat-form").requestSubmit();
     }
   });
-  // The API description says which features this service has. Should it be unreadable, the
-  // first 401 of an API call brings up the sign-in form instead.
+  // The API description says which optional parts this service has.
   let paths = null;
   try {
     const response = await fetch("/openapi.json");
@@ -501,13 +518,15 @@ async function start() {
       document.title = `${spec.info.title} playground`;
     }
   } catch {
-    // guessed below; a sign-in form appears as soon as the API asks for one
+    // guessed below
   }
-  state.auth = paths !== null && `${API}/auth/login` in paths;
   state.tools = paths === null || `${API}/ai/tools` in paths; // unknown: ask, a 404 hides it
   state.documents = paths !== null && `${API}/documents` in paths;
-  if (state.auth) showSignIn();
-  else enter();
+{%- if cookiecutter.use_auth %}
+  showSignIn();
+{%- else %}
+  enter();
+{%- endif %}
   if (paths === null) showNotice("Could not read /openapi.json: some panels may be missing.");
   document.body.dataset.ready = "true";
 }

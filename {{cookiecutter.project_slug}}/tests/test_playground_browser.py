@@ -132,9 +132,9 @@ if BROWSER is None:
     pytest.skip(f"playground browser tests skipped: {missing}", allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    """One headless Chromium for the session. Both binaries are given explicitly, so Selenium
+    """One headless Chromium for these tests. Both binaries are given explicitly, so Selenium
     never looks for (or downloads) a browser or driver of its own."""
     assert BROWSER is not None
     chromium, chromedriver = BROWSER
@@ -158,7 +158,7 @@ def browser() -> Iterator[WebDriver]:
     driver.quit()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[LiveServer]:
     """The app (testing, PLAYGROUND_ENABLED=true, the offline provider) over real HTTP."""
     live = LiveServer(live_app(database_url))
@@ -166,7 +166,7 @@ def server(database_url: str) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def screenshot() -> Callable[[WebDriver, str], None]:
     """screenshot(driver, name) saves NN-name.png in PLAYGROUND_SCREENSHOTS, when it is set."""
     folder = os.environ.get("PLAYGROUND_SCREENSHOTS")

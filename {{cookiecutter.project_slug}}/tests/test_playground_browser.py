@@ -1,5 +1,5 @@
 """The playground in a real browser: headless Chromium, driven by Selenium, against the app served
-over HTTP on a loopback port (started once per session) with the offline provider.
+over HTTP on a loopback port (started once for this module) with the offline provider.
 
 Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`), found on
 PATH or named by PLAYGROUND_CHROMIUM and PLAYGROUND_CHROMEDRIVER; without them these tests skip,

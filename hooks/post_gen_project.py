@@ -25,6 +25,7 @@ MANIFEST: dict[str, list[str]] = {
         "src/{package}/auth",
         "tests/test_auth.py",
         "tests/test_users.py",
+        "tests/test_account.py",
     ],
     "ai": [
         "src/{package}/ai",
@@ -33,6 +34,7 @@ MANIFEST: dict[str, list[str]] = {
         "tests/test_ai_errors.py",
         "tests/test_recipes.py",
         "tests/test_conversations.py",
+        "tests/test_ai_operations.py",
     ],
     "playground": [
         "src/{package}/playground",

@@ -19,6 +19,7 @@ from .auth import init_app as init_auth
 {%- endif %}
 from .core.api import finish_docs, init_api
 from .core.cli import register_cli
+from .core.deploy import init_deploy_checks
 from .core.errors import register_error_handlers, validation_error_callback
 from .core.extensions import NoCookieSessions, cors, db, limiter, redis_store
 from .core.health import init_health
@@ -107,6 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
     register_error_handlers(app)
     init_api(app)
     register_cli(app)
+    init_deploy_checks(app)
     for init_feature in FEATURES:
         init_feature(app)
     finish_docs(app)

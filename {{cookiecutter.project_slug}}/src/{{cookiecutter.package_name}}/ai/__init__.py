@@ -13,10 +13,12 @@ from flask_openapi3 import OpenAPI
 from flask_openapi3.models.media_type import MediaType
 from flask_openapi3.models.request_body import RequestBody
 
+from ..core.deploy import add_deploy_check
+from ..core.errors import APIError
 from ..core.health import Check, add_check
 from ..core.settings import init_feature_settings
 from .api import SSE_DOC, ai_bp, recipes_bp
-from .cli import ai_cli
+from .cli import ai_cli, check_connection
 from .providers import build_provider
 from .settings import AISettings, ai_settings
 
@@ -29,7 +31,21 @@ def init_app(app: OpenAPI) -> None:
     app.register_api(recipes_bp)
     app.cli.add_command(ai_cli)
     add_check(app, "ai_service", check_ai_service)
+    add_deploy_check(app, check_ai_provider)
     document_streams(app)
+
+
+def check_ai_provider() -> list[str]:
+    """The real provider is configured and answers one small request."""
+    settings = ai_settings()
+    if settings.ai_offline:
+        setting = "{{ 'AI_BASE_URL' if cookiecutter.ai_provider == 'ollama' else 'AI_API_KEY' }}"
+        return [f"the offline provider answers: set {setting} to reach the real one"]
+    try:
+        check_connection()
+    except APIError as exc:
+        return [f"the AI provider does not answer: {exc.message}"]
+    return []
 
 
 def check_ai_service() -> Check:

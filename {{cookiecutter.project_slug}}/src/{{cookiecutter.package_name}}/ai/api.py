@@ -83,7 +83,9 @@ def event_stream(events: Iterator[str]) -> Response:
 
 @ai_bp.post("/complete", responses={200: Envelope[CompletionOut], **AI_ERRORS})
 def create_completion(body: CompletionRequest) -> Response:
-    """One completion. With `response_schema` the reply is validated and returned as `parsed`."""
+    """One completion; with a response schema, the validated reply.
+
+    With `response_schema` the reply is validated and returned as `parsed`."""
     result = complete(body, caller())
     return envelope(result.data, warnings=result.warnings)
 
@@ -135,7 +137,9 @@ def get_conversation(path: ConversationPath) -> Response:
     responses={200: Envelope[ConversationReply], 404: ErrorEnvelope, **AI_ERRORS},
 )
 def add_message(path: ConversationPath, body: MessageCreate) -> Response:
-    """Add a message and get the reply (streamed as server-sent events with `stream: true`).
+    """Add a message to a conversation and get the reply.
+
+    Streamed as server-sent events with `stream: true`.
 
     The whole history is sent to the model; the turn is stored once the reply is complete.
     """

@@ -30,8 +30,9 @@ ai_jobs_bp = api_blueprint(
 
 @ai_jobs_bp.post("", responses={202: Envelope[TaskAccepted]})
 def queue_completion(body: CompletionRequest) -> Response:
-    """Queue a completion (the body of `/ai/complete`); its reply is the job's result.
-    Refused at once (429) when today's budget is spent."""
+    """Queue a completion for the worker; its reply is the job's result.
+
+    The body is that of `/ai/complete`. Refused at once (429) when today's budget is spent."""
     owner = caller()
     check_budget(owner)
     accepted = queue_job(

@@ -6,12 +6,13 @@ from __future__ import annotations
 from flask_jwt_extended import JWTManager
 from flask_openapi3 import OpenAPI
 
+from ..core.deploy import add_deploy_check, weak_secret
 from ..core.identity import set_caller_loader
 from ..core.settings import init_feature_settings
 from .api import auth_bp
 from .cli import users_cli
 from .service import configure_jwt, user_caller
-from .settings import AuthSettings
+from .settings import AuthSettings, auth_settings
 from .users_api import users_bp
 
 jwt = JWTManager()
@@ -32,3 +33,8 @@ def init_app(app: OpenAPI) -> None:
     app.register_api(auth_bp)
     app.register_api(users_bp)
     app.cli.add_command(users_cli)
+    add_deploy_check(app, check_jwt_secret)
+
+
+def check_jwt_secret() -> list[str]:
+    return weak_secret("JWT_SECRET_KEY", auth_settings().jwt_secret_key)

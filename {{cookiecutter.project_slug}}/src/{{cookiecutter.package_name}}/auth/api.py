@@ -31,7 +31,9 @@ def _auth_rate_limit() -> str:
 @auth_bp.post("/register", responses={201: Envelope[TokenPair], 409: ErrorEnvelope})
 @limiter.limit(_auth_rate_limit)
 def register(body: RegisterRequest) -> Response:
-    """Create an account (role `user`) and return its first tokens."""
+    """Create an account and return its first tokens.
+
+    New accounts have the role `user`."""
     return envelope(service.register(body), message="Account created.", status=201)
 
 
@@ -46,7 +48,9 @@ def login(body: LoginRequest) -> Response:
 
 @auth_bp.post("/refresh", security=BEARER, responses={200: Envelope[TokenPair], 401: ErrorEnvelope})
 def refresh() -> Response:
-    """Send the refresh token as `Authorization: Bearer`; get a new pair, the old one revoked."""
+    """Exchange a refresh token for a new pair; the old one is revoked.
+
+    Send the refresh token as `Authorization: Bearer`."""
     return envelope(service.refresh())
 
 

@@ -97,6 +97,8 @@ def register_docs(app: OpenAPI) -> None:
 
     app.add_url_rule("/openapi.json", "openapi_json", openapi_json)
     app.add_url_rule("/docs", "swagger_ui", swagger_ui)
+    # flask-openapi3's own `/docs/` lists its UI plugins: show the same page there.
+    app.view_functions["openapi.openapi"] = swagger_ui
 
 
 def init_api(app: OpenAPI) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -99,13 +100,33 @@ _HTTP_ERRORS: dict[int, type[APIError]] = {
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
-    """pydantic errors as the contract's `details.errors` list of {loc, msg, type}."""
+    """pydantic errors as the contract's `details.errors` list of {loc, msg, type}, with
+    messages a person can act on (no class names, no regular expressions)."""
     return {
         "errors": [
-            {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+            {"loc": list(error["loc"]), "msg": readable(error), "type": error["type"]}
             for error in exc.errors(include_url=False, include_context=False, include_input=False)
         ]
     }
+
+
+# pydantic's messages that name a class or show a pattern, in words a client can act on.
+_MESSAGES = {
+    "model_type": "a JSON object is required",
+    "model_attributes_type": "a JSON object is required",
+    "dict_type": "a JSON object is required",
+    "missing": "this field is required",
+    "extra_forbidden": "unknown field: remove it",
+}
+
+
+def readable(error: ErrorDetails) -> str:
+    if error["type"] == "string_pattern_mismatch":
+        field = str(error["loc"][-1]) if error["loc"] else ""
+        if "email" in field:
+            return "not a valid email address"
+        return "does not have the expected format"
+    return _MESSAGES.get(error["type"], error["msg"].removeprefix("Value error, "))
 
 
 def error_response(error: APIError) -> Response:

@@ -87,3 +87,19 @@ def revision(database_url: str, message: str) -> str:
     script = command.revision(alembic_config(database_url), message=message, autogenerate=True)
     scripts = script if isinstance(script, list) else [script]
     return ", ".join(str(item.path) for item in scripts if item is not None)
+
+
+def is_at_head(database_url: str) -> bool:
+    """Whether the database has every migration applied."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    heads = set(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    return current == heads

@@ -7,10 +7,13 @@ from flask_openapi3 import APIBlueprint, Tag
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from .blueprint import operation_id
 from .extensions import limiter
 from .health import HealthReport, check_database, health_report
 
-health_bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
+health_bp = APIBlueprint(
+    "health", __name__, abp_tags=[Tag(name="health")], operation_id_callback=operation_id
+)
 
 
 @limiter.request_filter
@@ -26,7 +29,7 @@ class LiveStatus(BaseModel):
 
 
 @health_bp.get("/health", responses={200: HealthReport, 503: HealthReport})
-def health() -> Response:
+def get_health() -> Response:
     """Every dependency's state; 503 when the service cannot serve."""
     report = health_report()
     response = jsonify(report.model_dump(mode="json"))
@@ -35,13 +38,13 @@ def health() -> Response:
 
 
 @health_bp.get("/health/live", responses={200: LiveStatus})
-def live() -> Response:
+def get_liveness() -> Response:
     """The process is up (no dependency is touched)."""
     return jsonify({"status": "ok"})
 
 
 @health_bp.get("/health/ready", responses={200: LiveStatus, 503: LiveStatus})
-def ready() -> Response:
+def get_readiness() -> Response:
     """Ready for traffic: the database answers."""
     database = check_database()
     response = jsonify({"status": "ready" if database.status == "ok" else "unavailable"})
@@ -50,6 +53,6 @@ def ready() -> Response:
 
 
 @health_bp.get("/metrics", responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-def metrics() -> Response:
+def get_metrics() -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)

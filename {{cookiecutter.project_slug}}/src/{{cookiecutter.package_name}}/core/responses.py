@@ -5,7 +5,7 @@ errors.py holds the error half; `ErrorEnvelope` documents it.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from flask import Response, jsonify
 from pydantic import BaseModel
@@ -19,14 +19,14 @@ class EnvelopeWarning(BaseModel):
 
 
 class Envelope(BaseModel, Generic[T]):
-    success: bool
+    success: Literal[True]
     message: str | None
     data: T
     warnings: list[EnvelopeWarning]
 
 
 class ErrorEnvelope(BaseModel):
-    success: bool
+    success: Literal[False]
     message: str
     code: str
     details: dict[str, Any] | None

@@ -16,7 +16,9 @@ tasks_bp = api_blueprint("tasks", __name__, url_prefix=f"{API_PREFIX}/tasks", er
 
 @tasks_bp.post("/items-report", responses={202: Envelope[TaskAccepted]})
 def queue_items_report() -> Response:
-    """Queue a report on the items you may see; poll `status_url` for it."""
+    """Queue a report on the items you may see.
+
+    Poll `status_url` for it."""
     accepted = reports.queue_items_report(current_caller())
     return envelope(accepted, message="Report queued.", status=202)
 

@@ -180,10 +180,31 @@ def wait_until_up(base: str, server: subprocess.Popen[bytes], timeout: float = 6
     raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
 
 
+def serve_until_interrupted(
+    server: subprocess.Popen[bytes], base: str, user: dict[str, str]
+) -> None:
+    """Keep the demo service up for a browser until Ctrl-C (or until it exits by itself)."""
+    print(
+        f"\nThe service keeps running. Playground: {base}/playground\n"
+        f"Sign in as {user['email']} / {user['password']}. Press Ctrl-C to stop it.",
+        flush=True,
+    )
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        return
+    raise RuntimeError(f"the server exited with {server.returncode}")
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
     """Bake the default project into a temp dir, install it, migrate SQLite, start it and show a
-    short session: register, log in, create an item, ask the offline AI provider."""
+    short session: register, log in, create an item, ask the offline AI provider.
+    `nox -s demo -- --serve` then leaves it running for the playground until Ctrl-C."""
+    unknown = [arg for arg in session.posargs if arg != "--serve"]
+    if unknown:
+        session.error(f"unknown demo argument(s): {' '.join(unknown)} (only --serve)")
+    serve = "--serve" in session.posargs
     session.install("cookiecutter")
     python = str(Path(session.bin) / "python")
     workdir = Path(tempfile.mkdtemp(prefix="flask-llm-demo-"))
@@ -228,6 +249,8 @@ def demo(session: nox.Session) -> None:
             call(base, "GET", "/api/v1/items", token=token)
             question = {"messages": [{"role": "user", "content": "Say hello in five words."}]}
             call(base, "POST", "/api/v1/ai/complete", question, token)
+            if serve:
+                serve_until_interrupted(server, base, user)
         except Exception:
             log.flush()
             print((workdir / "server.log").read_text(errors="replace")[-4000:])

@@ -47,6 +47,11 @@ MANIFEST: dict[str, list[str]] = {
     "ai_auth": [
         "tests/test_ai_auth.py",
     ],
+    "playground": [
+        "src/{package}/playground",
+        "tests/test_playground.py",
+        "tests/test_playground_browser.py",
+    ],
     "openai_sdk": [
         "src/{package}/ai/providers/openai.py",
     ],
@@ -111,6 +116,7 @@ def enabled_features(context: dict[str, object]) -> set[str]:
         "auth": context["use_auth"] is True,
         "ai": provider != "none",
         "ai_auth": provider != "none" and context["use_auth"] is True,
+        "playground": provider != "none",
         "openai_sdk": provider in ("openai", "azure_openai", "ollama"),
         "azure_openai": provider == "azure_openai",
         "anthropic": provider == "anthropic",

@@ -27,6 +27,7 @@ FEATURE_DEPENDENCIES: dict[str, set[str]] = {
     "anthropic": {"anthropic"},
     "openai_sdk": {"openai"},
     "celery": {"celery", "kombu", "flower"},
+    "playground": {"selenium"},
 }
 # Settings (environment names) that only a feature may define.
 FEATURE_SETTINGS: dict[str, set[str]] = {
@@ -43,12 +44,14 @@ FEATURE_SETTINGS: dict[str, set[str]] = {
     },
     "azure_openai": {"AI_API_VERSION"},
     "celery": {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"},
+    "playground": {"PLAYGROUND_ENABLED"},
 }
 # Settings every project documents in .env.example when the feature is on ("base": always).
 REQUIRED_SETTINGS: dict[str, set[str]] = {
     "base": {"APP_ENV", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"},
     "auth": {"JWT_SECRET_KEY"},
     "ai": {"AI_PROVIDER", "AI_API_KEY", "AI_MODEL"},
+    "playground": {"PLAYGROUND_ENABLED"},
 }
 # Words that must not appear anywhere in a project without the feature (case-insensitive).
 # Setting names, route prefixes, error codes and SDK names of each feature, in every file.
@@ -78,6 +81,7 @@ FEATURE_WORDS: dict[str, list[str]] = {
     "anthropic": [r"anthropic", r"claude"],
     "ollama": [r"ollama"],
     "celery": [r"celery", r"/tasks/", r"\bjob_timeout\b"],
+    "playground": [r"playground", r"selenium", r"chromium"],
     "nginx": [r"nginx"],
     "docker": [r"docker"],
     "kubernetes": [r"kubernetes", r"kubectl"],

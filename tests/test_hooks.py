@@ -389,7 +389,17 @@ def test_manifest_paths_exist_in_the_template() -> None:
     [
         (
             {},
-            {"auth", "ai", "openai_sdk", "celery", "nginx", "docker", "github", "license"},
+            {
+                "auth",
+                "ai",
+                "playground",
+                "openai_sdk",
+                "celery",
+                "nginx",
+                "docker",
+                "github",
+                "license",
+            },
             {"anthropic", "azure_openai", "gitlab"},
         ),
         (
@@ -400,7 +410,7 @@ def test_manifest_paths_exist_in_the_template() -> None:
                 "license": "Proprietary",
             },
             {"nginx", "docker", "github"},
-            {"ai", "openai_sdk", "anthropic", "auth", "celery", "license"},
+            {"ai", "playground", "openai_sdk", "anthropic", "auth", "celery", "license"},
         ),
         ({"ai_provider": "anthropic"}, {"ai", "anthropic"}, {"openai_sdk", "azure_openai"}),
         (

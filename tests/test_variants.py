@@ -39,6 +39,7 @@ ADMIN_DATABASE_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("VARIANTS_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_DBS = range(1, 9)  # one per xdist worker, so parallel suites never share keys
+SCREENSHOTS_DIR = TEMPLATE_DIR / ".nox" / "screenshots"  # git-ignored
 TAIL_LINES = 60
 STEP_TIMEOUT = 600
 
@@ -260,6 +261,12 @@ def test_variant(
             "TEST_REDIS_URL": redis_url,
             "MYPY_CACHE_DIR": str(mypy_cache),
         }
+        # The playground's browser tests save a PNG of each state they reach (AI variants).
+        shots: dict[str, str] = {}
+        if combo["ai_provider"] != "none":
+            folder = SCREENSHOTS_DIR / option_id(combo)
+            shutil.rmtree(folder, ignore_errors=True)
+            shots["PLAYGROUND_SCREENSHOTS"] = str(folder)
         failures: list[str] = []
         bin_dir = project / ".venv" / "bin"
         pytest_args = [str(bin_dir / "pytest"), "-q", "-p", "no:cacheprovider"]
@@ -275,10 +282,12 @@ def test_variant(
                 test_env,
             ),
             ("mypy", [str(bin_dir / "mypy")], test_env),
-            ("pytest", pytest_args, test_env),
+            ("pytest", pytest_args, {**test_env, **shots}),
         ]
         if runs_without_services(combo):
-            steps.append(("pytest without services", [*pytest_args, "-rs"], laptop_env(env)))
+            steps.append(
+                ("pytest without services", [*pytest_args, "-rs"], {**laptop_env(env), **shots})
+            )
         for name, args, step_env in steps:
             started, cpu = time.monotonic(), children_cpu()
             ok, output = run_step(args, project, step_env)

@@ -1,9 +1,12 @@
-"""AI streams through the shipped nginx config: each chunk arrives as the provider sends it."""
+"""AI through the shipped nginx config: each chunk of a stream arrives as the provider sends it,
+and the playground keeps the app's own Content-Security-Policy."""
 
 from __future__ import annotations
 
 import json
 import time
+
+from {{ cookiecutter.package_name }}.playground.views import CONTENT_SECURITY_POLICY
 
 from .nginx_proxy import Proxy
 from .upstream import Text, Upstream
@@ -49,3 +52,13 @@ def test_stream_arrives_chunk_by_chunk(
     assert len(arrivals) == len(chunks)
     # Buffered, every delta would arrive at once; streamed, they are spread over the delays.
     assert arrivals[-1] - arrivals[0] >= delay * (len(chunks) - 1) * 0.6
+
+
+def test_playground_keeps_its_own_policy(proxy: Proxy) -> None:
+    """The server's `default-src 'none'` would stop the page's script: only the app's policy."""
+    for path in ("/playground", "/playground/assets/playground.js"):
+        response, body = proxy.request("GET", path)
+
+        assert response.status == 200, body
+        assert response.headers.get_all("Content-Security-Policy") == [CONTENT_SECURITY_POLICY]
+        assert response.getheader("X-Frame-Options") == "DENY"

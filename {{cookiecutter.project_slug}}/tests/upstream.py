@@ -520,6 +520,7 @@ def service_settings(service_settings: dict[str, Any], upstream_server: Upstream
         **AI_TEST_SETTINGS,
         **provider_settings(upstream_server.root),
         "ai_max_retries": 0,
+        "playground_enabled": True,
     }
 
 

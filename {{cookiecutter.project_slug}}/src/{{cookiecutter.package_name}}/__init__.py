@@ -30,6 +30,9 @@ from .items import init_app as init_items
 {%- if cookiecutter.use_celery %}
 from .jobs import init_app as init_jobs
 {%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+from .playground import init_app as init_playground
+{%- endif %}
 
 __version__ = APP_VERSION
 
@@ -44,6 +47,7 @@ FEATURES: list[Callable[[OpenAPI], None]] = [
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
     init_ai,
+    init_playground,
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" and cookiecutter.use_celery %}
     init_ai_jobs,

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 from flask_openapi3 import OpenAPI
 
-from .conftest import PASSWORD
+from .auth_fixtures import PASSWORD
 
 REGISTER = "/api/v1/auth/register"
 

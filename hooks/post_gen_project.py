@@ -24,6 +24,7 @@ MANIFEST: dict[str, list[str]] = {
     "auth": [
         "src/{package}/auth",
         "tests/test_auth.py",
+        "tests/test_auth_state.py",
         "tests/test_users.py",
     ],
     "ai": [

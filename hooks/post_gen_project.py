@@ -31,6 +31,7 @@ MANIFEST: dict[str, list[str]] = {
         "src/{package}/ai",
         "tests/upstream.py",
         "tests/test_ai.py",
+        "tests/test_ai_warm_up.py",
         "tests/test_ai_errors.py",
         "tests/test_recipes.py",
         "tests/test_conversations.py",

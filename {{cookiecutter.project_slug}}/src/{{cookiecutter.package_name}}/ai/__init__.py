@@ -13,12 +13,13 @@ from flask_openapi3 import OpenAPI
 from flask_openapi3.models.media_type import MediaType
 from flask_openapi3.models.request_body import RequestBody
 
-from ..core.health import Check, add_check
+from ..core.health import Check, add_check, add_warm_up
 from ..core.settings import init_feature_settings
 from .api import SSE_DOC, ai_bp, recipes_bp
 from .cli import ai_cli
 from .providers import build_provider
 from .settings import AISettings, ai_settings
+from .warmup import warm_up_sdk
 
 
 def init_app(app: OpenAPI) -> None:
@@ -29,6 +30,7 @@ def init_app(app: OpenAPI) -> None:
     app.register_api(recipes_bp)
     app.cli.add_command(ai_cli)
     add_check(app, "ai_service", check_ai_service)
+    add_warm_up(app, warm_up_sdk)
     document_streams(app)
 
 

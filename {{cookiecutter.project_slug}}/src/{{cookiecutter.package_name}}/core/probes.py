@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint, Tag
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from .extensions import limiter
-from .health import HealthReport, check_database, health_report
+from .health import HealthReport, check_database, health_report, warm_up
 
 health_bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
 
@@ -42,7 +42,9 @@ def live() -> Response:
 
 @health_bp.get("/health/ready", responses={200: LiveStatus, 503: LiveStatus})
 def ready() -> Response:
-    """Ready for traffic: the database answers."""
+    """Ready for traffic: warmed up, and the database answers."""
+    if current_app.extensions["warm_ups"]:
+        warm_up(current_app._get_current_object())  # type: ignore[attr-defined]
     database = check_database()
     response = jsonify({"status": "ready" if database.status == "ok" else "unavailable"})
     response.status_code = 200 if database.status == "ok" else 503

@@ -51,6 +51,8 @@ if Path("/dev/shm").is_dir():  # noqa: S108 - a directory, not a temp file name
 def post_worker_init(worker: Any) -> None:
     """Run the app's warm-ups (see core/health.py) after the app is loaded and before this
     worker accepts a request, so that no user waits for them."""
-    from {{ cookiecutter.package_name }}.core.health import warm_up
+    app = worker.wsgi
+    if "warm_ups" in getattr(app, "extensions", {}):  # this service's app (not another one)
+        from {{ cookiecutter.package_name }}.core.health import warm_up
 
-    warm_up(worker.wsgi)
+        warm_up(app)

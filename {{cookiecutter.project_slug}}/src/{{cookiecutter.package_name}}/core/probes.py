@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -13,12 +13,9 @@ from .health import HealthReport, check_database, health_report, warm_up
 health_bp = APIBlueprint("health", __name__, abp_tags=[Tag(name="health")])
 
 
-@limiter.request_filter
-def _is_probe() -> bool:
-    """Probes and scrapes are never rate limited: a 429 would read as "down", and /health/live
-    must not touch Redis (the limiter's storage) at all. A request filter is the limiter's first
-    test, so a probe costs it next to nothing."""
-    return request.blueprint == health_bp.name
+# Probes and scrapes are never rate limited: a 429 would read as "down", and /health/live must
+# not touch Redis (the limiter's storage) at all.
+limiter.skip_blueprint(health_bp.name)
 
 
 class LiveStatus(BaseModel):

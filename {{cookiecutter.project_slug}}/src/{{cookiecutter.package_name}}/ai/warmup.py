@@ -44,7 +44,11 @@ _MESSAGE: dict[str, Any] = {
     "stop_sequence": None,
     "usage": {"input_tokens": 1, "output_tokens": 1},
 }
-_DELTA: dict[str, Any] = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}}
+_DELTA: dict[str, Any] = {
+    "type": "content_block_delta",
+    "index": 0,
+    "delta": {"type": "text_delta", "text": "ok"},
+}
 
 
 def warm_up_sdk() -> None:

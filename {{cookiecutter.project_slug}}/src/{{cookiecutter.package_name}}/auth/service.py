@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,8 @@ from .models import (
     UserQuery,
 )
 from .settings import auth_settings
+
+logger = logging.getLogger(__name__)
 
 REVOKED_KEY_PREFIX = "auth:revoked:"
 # What a request needs to know about its user (token version, active, role), kept in Redis
@@ -117,7 +120,9 @@ def create_user(email: str, password: str, full_name: str, role: Role = "user") 
     except IntegrityError as exc:  # a concurrent registration won the race
         db.session.rollback()
         raise Conflict("A user with this email already exists.") from exc
-    publish_user_state(user)
+    # Only overwrites what an earlier user of this id left (after a database reset); with Redis
+    # down, sign-up still works and no token is accepted until it is back.
+    publish_user_state(user, required=False)
     return user
 
 
@@ -297,9 +302,10 @@ class TokenUser:
             return None
 
 
-def publish_user_state(user: User) -> None:
+def publish_user_state(user: User, *, required: bool = True) -> None:
     """After a change of the user's role, active flag or token version: every token of the user
-    sees it on its next request. Fails closed (503) when Redis is configured but down."""
+    sees it on its next request. When Redis is configured but down, `required` answers 503 (the
+    change is saved; the expiry of the cached state bounds how long it can go unseen)."""
     client = redis_store.client
     if client is None:
         return
@@ -307,7 +313,9 @@ def publish_user_state(user: User) -> None:
     try:
         client.set(USER_STATE_KEY_PREFIX + str(state.id), state.encode(), ex=USER_STATE_TTL)
     except redis.RedisError as exc:
-        raise ServiceUnavailable("The token store is unavailable.") from exc
+        if required:
+            raise ServiceUnavailable("The token store is unavailable.") from exc
+        logger.warning("could not cache the state of user %s: %s", state.id, exc)
 
 
 def _token_state(payload: dict[str, Any]) -> tuple[bool, TokenUser | None]:

@@ -327,6 +327,36 @@ def throughput(url: str, headers: dict[str, str], args: argparse.Namespace) -> d
     return json.loads(output)
 
 
+def interleaved_throughput(
+    targets: dict[str, tuple[str, dict[str, str]]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Each target in turn, `args.rounds` times over, so that a change in the machine's load
+    hits every side alike; the figures are the medians over the rounds, and each ratio is the
+    median of the ratios measured within one round (side by side, seconds apart)."""
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    for _ in range(args.rounds):
+        for name, (url, headers) in targets.items():
+            rounds[name].append(throughput(url, headers, args))
+    result: dict[str, Any] = {}
+    for name, runs in rounds.items():
+        result[name] = {
+            key: statistics.median(run[key] for run in runs) for key in ("rps", "p50_ms", "p99_ms")
+        }
+        result[name]["errors"] = sum(run["errors"] for run in runs)
+        result[name]["rps_per_round"] = [run["rps"] for run in runs]
+    result["ratios"] = {
+        "health_live_vs_bare": ratio_median(rounds["health_live"], rounds["bare_flask"]),
+        "items_vs_seed_stack": ratio_median(rounds["items_page"], rounds["seed_items_page"]),
+    }
+    return result
+
+
+def ratio_median(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> float:
+    return round(
+        statistics.median(a["rps"] / b["rps"] for a, b in zip(ours, theirs, strict=True)), 3
+    )
+
+
 def timed_post(
     conn: http.client.HTTPConnection, path: str, body: dict[str, Any], headers: dict[str, str]
 ) -> tuple[float, int]:
@@ -729,6 +759,7 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "threads": args.threads,
             "connections": args.connections,
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "samples": args.samples,
             "cpus": os.cpu_count(),
             "load_tool": "wrk" if shutil.which("wrk") and not args.python_load else "python",
@@ -786,15 +817,14 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         else:
             report["notes"].append("nginx not measured (not installed, or --no-nginx)")
 
-        log("throughput (requests/s) ...")
-        report["throughput"]["bare_flask"] = throughput(bare.base + "/health/live", {}, args)
-        report["throughput"]["health_live"] = throughput(app.base + "/health/live", {}, args)
-        report["throughput"]["seed_items_page"] = throughput(
-            seed.base + "/api/v1/items?per_page=20&page=3", seed_auth, args
-        )
-        report["throughput"]["items_page"] = throughput(
-            app.base + "/api/v1/items?size=20&page=3", auth, args
-        )
+        log("throughput (requests/s, interleaved rounds) ...")
+        targets = {
+            "bare_flask": (bare.base + "/health/live", {}),
+            "health_live": (app.base + "/health/live", {}),
+            "seed_items_page": (seed.base + "/api/v1/items?per_page=20&page=3", seed_auth),
+            "items_page": (app.base + "/api/v1/items?size=20&page=3", auth),
+        }
+        report["throughput"] = interleaved_throughput(targets, args)
 
         log("AI completion latency (sequential, interleaved) ...")
         message = {"messages": [{"role": "user", "content": "Say hello, request {n}."}]}
@@ -874,8 +904,8 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         t = report["throughput"]
         overhead = report["sse_first_token"]["overhead_ms"]
         measured: dict[str, float | None] = {
-            "items_vs_seed_stack": round(t["items_page"]["rps"] / t["seed_items_page"]["rps"], 3),
-            "health_live_vs_bare": round(t["health_live"]["rps"] / t["bare_flask"]["rps"], 3),
+            "items_vs_seed_stack": t["ratios"]["items_vs_seed_stack"],
+            "health_live_vs_bare": t["ratios"]["health_live_vs_bare"],
             "ai_added_p50_ms": report["ai_complete"]["added_ms"]["p50_ms"],
             "ai_added_p99_ms": report["ai_complete"]["added_ms"]["p99_ms"],
             "sse_first_token_overhead_app_ms": overhead["app"]["p50_ms"],
@@ -962,6 +992,8 @@ def print_report(report: dict[str, Any]) -> None:
         rows.append(
             (label, f"{r['rps']:8.1f} rps  p50 {r['p50_ms']:6.2f}  p99 {r['p99_ms']:6.2f} ms")
         )
+    for name, value in t["ratios"].items():
+        rows.append((f"{name} (median of per-round ratios)", f"{value:.3f}x"))
     first = report["ai_first_calls"]
     rows.append(
         (
@@ -1030,7 +1062,8 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per throughput run")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--samples", type=int, default=300, help="AI completion samples per side")
     parser.add_argument("--sse-samples", type=int, default=60, help="SSE samples per path")

@@ -291,7 +291,8 @@ def mutate(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Throughput and latency of the default project on loopback (tools/bench.py)."""
+    """Throughput and latency of the default project on loopback, beside bare Flask and a
+    seed-style stack (tools/bench.py): a report with its targets, not a gate (`-- --fail`)."""
     session.install("cookiecutter>=2.6")
     if shutil.which("wrk") is None and shutil.which("apt-get") and os.geteuid() == 0:
         # wrk drives the throughput runs when present; the script's own generator otherwise.

@@ -3,6 +3,7 @@ against the real PostgreSQL and Redis (`nox -s variants`)."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -11,7 +12,9 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +83,30 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One mypy cache per worker, reused across variants: mypy re-checks every module whose
-    content changed, so only the third-party stubs (the slow part) are served from it."""
-    return tmp_path_factory.mktemp("mypy-cache")
+def mypy_caches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the mypy caches live: in the parent of the workers' temporary directories, so that
+    every worker uses them."""
+    root = tmp_path_factory.getbasetemp().parent / "mypy-caches"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@contextmanager
+def mypy_cache(project: Path, root: Path) -> Iterator[Path]:
+    """The mypy cache of the project's dependency set, held under a file lock while mypy runs.
+
+    One cache per dependency set, shared by all workers: the third-party modules (the slow
+    part) are checked once per set instead of once per worker and SDK change. mypy re-checks a
+    module whose path or content changed (it compares hashes), so another worker's project
+    path is fine; two mypy processes must not write one cache at once, hence the lock.
+    """
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    dependencies = sorted(pyproject["project"]["dependencies"])
+    dependencies += sorted(str(d) for d in pyproject.get("dependency-groups", {}).get("dev", []))
+    key = hashlib.sha256("\n".join(dependencies).encode()).hexdigest()[:12]
+    with (root / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield root / key
 
 
 @pytest.fixture
@@ -221,7 +244,7 @@ def test_variant(
     cookiecutter_config: Path,
     database: str,
     redis_url: str,
-    mypy_cache: Path,
+    mypy_caches: Path,
     record_property: Any,
 ) -> None:
     uv = shutil.which("uv")
@@ -259,7 +282,6 @@ def test_variant(
             **env,
             "TEST_DATABASE_URL": database,
             "TEST_REDIS_URL": redis_url,
-            "MYPY_CACHE_DIR": str(mypy_cache),
         }
         # The playground's browser tests save a PNG of each state they reach (AI variants).
         shots: dict[str, str] = {}
@@ -289,9 +311,12 @@ def test_variant(
                 ("pytest without services", [*pytest_args, "-rs"], {**laptop_env(env), **shots})
             )
         for name, args, step_env in steps:
-            started, cpu = time.monotonic(), children_cpu()
-            ok, output = run_step(args, project, step_env)
-            seconds = time.monotonic() - started
+            with mypy_cache(project, mypy_caches) if name == "mypy" else nullcontext() as cache:
+                if cache is not None:
+                    step_env = {**step_env, "MYPY_CACHE_DIR": str(cache)}
+                started, cpu = time.monotonic(), children_cpu()
+                ok, output = run_step(args, project, step_env)
+                seconds = time.monotonic() - started
             timings.append(f"{name} {seconds:.1f} s (cpu {children_cpu() - cpu:.1f} s)")
             if ok and name == "pytest without services":
                 unexplained = unexplained_skips(output)

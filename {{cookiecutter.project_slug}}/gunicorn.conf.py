@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 
 def _int(name: str, default: int) -> int:
@@ -45,3 +46,13 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Heartbeat files on tmpfs: a container's overlay filesystem can stall the heartbeat.
 if Path("/dev/shm").is_dir():  # noqa: S108 - a directory, not a temp file name
     worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+
+def post_worker_init(worker: Any) -> None:
+    """Run the app's warm-ups (see core/health.py) after the app is loaded and before this
+    worker accepts a request, so that no user waits for them."""
+    app = worker.wsgi
+    if "warm_ups" in getattr(app, "extensions", {}):  # this service's app (not another one)
+        from {{ cookiecutter.package_name }}.core.health import warm_up
+
+        warm_up(app)

@@ -15,12 +15,13 @@ from flask_openapi3.models.request_body import RequestBody
 
 from ..core.deploy import add_deploy_check
 from ..core.errors import APIError
-from ..core.health import Check, add_check
+from ..core.health import Check, add_check, add_warm_up
 from ..core.settings import init_feature_settings
 from .api import SSE_DOC, ai_bp, recipes_bp
 from .cli import ai_cli, check_connection
 from .providers import build_provider
 from .settings import AISettings, ai_settings
+from .warmup import warm_up_sdk
 
 
 def init_app(app: OpenAPI) -> None:
@@ -32,6 +33,7 @@ def init_app(app: OpenAPI) -> None:
     app.cli.add_command(ai_cli)
     add_check(app, "ai_service", check_ai_service)
     add_deploy_check(app, check_ai_provider)
+    add_warm_up(app, warm_up_sdk)
     document_streams(app)
 
 

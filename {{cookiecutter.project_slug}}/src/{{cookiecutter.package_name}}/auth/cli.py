@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from ..core.cli import one_line_errors
 from ..core.extensions import db
 from .models import EMAIL_PATTERN, PASSWORD_MIN_LENGTH, ROLES, User
-from .service import create_user, find_user
+from .service import change_role, create_user, find_user
 
 users_cli = AppGroup("users", help="Create users and manage roles.")
 
@@ -47,9 +47,7 @@ def users_change_role(email: str, role: str) -> None:
     user = find_user(email)
     if user is None:
         raise click.ClickException(f"no user with email {email}")
-    user.role = role
-    db.session.add(user)
-    db.session.commit()
+    change_role(user, role)  # type: ignore[arg-type]
     click.echo(f"{user.email} is now {role}.")
 
 

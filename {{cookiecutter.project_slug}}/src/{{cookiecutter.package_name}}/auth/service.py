@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -52,7 +54,15 @@ from .models import (
 )
 from .settings import auth_settings
 
+logger = logging.getLogger(__name__)
+
 REVOKED_KEY_PREFIX = "auth:revoked:"
+# What a request needs to know about its user (token version, active, role), kept in Redis
+# beside the revocation list so that one MGET answers both. Written after every change of those
+# three; filled from the database on a miss. The expiry bounds how long a change whose write
+# failed (Redis down at that moment) can go unseen.
+USER_STATE_KEY_PREFIX = "auth:user:"
+USER_STATE_TTL = 300
 
 _HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 # Test suites hash hundreds of passwords: only APP_ENV=testing uses the cheapest parameters.
@@ -110,6 +120,9 @@ def create_user(email: str, password: str, full_name: str, role: Role = "user") 
     except IntegrityError as exc:  # a concurrent registration won the race
         db.session.rollback()
         raise Conflict("A user with this email already exists.") from exc
+    # Only overwrites what an earlier user of this id left (after a database reset); with Redis
+    # down, sign-up still works and no token is accepted until it is back.
+    publish_user_state(user, required=False)
     return user
 
 
@@ -151,6 +164,7 @@ def change_password(user: User, data: PasswordChange) -> TokenPair:
     user.token_version += 1
     db.session.add(user)
     db.session.commit()
+    publish_user_state(user)
     return issue_tokens(user)
 
 
@@ -160,6 +174,7 @@ def deactivate(user: User) -> None:
     user.token_version += 1
     db.session.add(user)
     db.session.commit()
+    publish_user_state(user)
 
 
 def list_users(query: UserQuery) -> UserPage:
@@ -174,7 +189,7 @@ def list_users(query: UserQuery) -> UserPage:
     return paginate(db.session, User, conditions, query, UserOut.model_validate, [col(User.id)])
 
 
-def admin_update_user(admin: User, user_id: int, data: UserAdminUpdate) -> User:
+def admin_update_user(admin: TokenUser, user_id: int, data: UserAdminUpdate) -> User:
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(f"User {user_id} not found.")
@@ -188,7 +203,15 @@ def admin_update_user(admin: User, user_id: int, data: UserAdminUpdate) -> User:
         user.is_active = data.is_active
     db.session.add(user)
     db.session.commit()
+    publish_user_state(user)
     return user
+
+
+def change_role(user: User, role: Role) -> None:
+    user.role = role
+    db.session.add(user)
+    db.session.commit()
+    publish_user_state(user)
 
 
 # --- tokens ----------------------------------------------------------------------------------
@@ -212,7 +235,7 @@ def issue_tokens(user: User) -> TokenPair:
 def refresh() -> TokenPair:
     """Trade a refresh token for a new pair; the old refresh token is revoked (rotation)."""
     verify_jwt_in_request(refresh=True)
-    user: User = get_current_user()
+    user = _load_user(get_current_user())
     if not revoke_token(get_jwt()):
         raise TokenRevoked()  # a concurrent refresh with the same token got there first
     return issue_tokens(user)
@@ -252,63 +275,125 @@ def revoke_token(claims: dict[str, Any]) -> bool:
     return True
 
 
-def _token_user(payload: dict[str, Any]) -> User | None:
-    """The user a token names, loaded once per request: the revocation check and the user
-    lookup both need it."""
-    cached: tuple[object, User | None] | None = g.get("token_user")
-    if cached is not None and cached[0] == payload.get("jti"):
-        return cached[1]
-    try:
-        user = db.session.get(User, int(payload["sub"]))
-    except (KeyError, TypeError, ValueError):
-        user = None
-    g.token_user = (payload.get("jti"), user)
-    return user
+@dataclass(frozen=True)
+class TokenUser:
+    """The user of a token as a request sees it: enough for roles and revocation."""
 
+    id: int
+    role: Role
+    is_active: bool
+    token_version: int
 
-def _older_than_password(payload: dict[str, Any]) -> bool:
-    """A token issued before its user's last password change."""
-    user = _token_user(payload)
-    return user is not None and payload.get("ver", 0) != user.token_version
+    @classmethod
+    def of(cls, user: User) -> TokenUser:
+        assert user.id is not None
+        return cls(user.id, user.role, user.is_active, user.token_version)  # type: ignore[arg-type]
 
+    def encode(self) -> str:
+        return f"{self.token_version}:{int(self.is_active)}:{self.role}"
 
-def is_token_revoked(jti: str) -> bool:
-    """Fails closed: when Redis is configured but down, no token is accepted (503)."""
-    client = redis_store.client
-    if client is not None:
+    @classmethod
+    def decode(cls, user_id: int, raw: bytes | str) -> TokenUser | None:
+        text = raw.decode() if isinstance(raw, bytes) else raw
         try:
-            return bool(client.exists(REVOKED_KEY_PREFIX + jti))
+            version, active, role = text.split(":")
+            return cls(user_id, role, active == "1", int(version))  # type: ignore[arg-type]
+        except ValueError:
+            return None
+
+
+def publish_user_state(user: User, *, required: bool = True) -> None:
+    """After a change of the user's role, active flag or token version: every token of the user
+    sees it on its next request. When Redis is configured but down, `required` answers 503 (the
+    change is saved; the expiry of the cached state bounds how long it can go unseen)."""
+    client = redis_store.client
+    if client is None:
+        return
+    state = TokenUser.of(user)
+    try:
+        client.set(USER_STATE_KEY_PREFIX + str(state.id), state.encode(), ex=USER_STATE_TTL)
+    except redis.RedisError as exc:
+        if required:
+            raise ServiceUnavailable("The token store is unavailable.") from exc
+        logger.warning("could not cache the state of user %s: %s", state.id, exc)
+
+
+def _token_state(payload: dict[str, Any]) -> tuple[bool, TokenUser | None]:
+    """Whether the token is revoked, and its user: with Redis one round trip (MGET of the
+    revocation key and the user's state), the database only when the state is not cached.
+    Checked once per request (the revocation check and the user lookup both need it).
+    Fails closed: when Redis is configured but down, no token is accepted (503)."""
+    jti = str(payload.get("jti", ""))
+    cached: tuple[str, bool, TokenUser | None] | None = g.get("token_state")
+    if cached is not None and cached[0] == jti:
+        return cached[1], cached[2]
+    try:
+        user_id = int(payload["sub"])
+    except (KeyError, TypeError, ValueError):
+        g.token_state = (jti, True, None)
+        return True, None
+    client = redis_store.client
+    state: TokenUser | None = None
+    if client is not None:
+        key = USER_STATE_KEY_PREFIX + str(user_id)
+        try:
+            revoked_raw, state_raw = client.mget(REVOKED_KEY_PREFIX + jti, key)
+            revoked = revoked_raw is not None
+            if state_raw is not None:
+                state = TokenUser.decode(user_id, state_raw)
+            if state is None and not revoked:
+                user = db.session.get(User, user_id)
+                if user is not None:
+                    state = TokenUser.of(user)
+                    # NX: a change published meanwhile wins over what was just read.
+                    client.set(key, state.encode(), ex=USER_STATE_TTL, nx=True)
         except redis.RedisError as exc:
             raise ServiceUnavailable("The token store is unavailable.") from exc
-    found = db.session.exec(select(RevokedToken.id).where(RevokedToken.jti == jti)).first()
-    return found is not None
+    else:
+        found = db.session.exec(select(RevokedToken.id).where(RevokedToken.jti == jti)).first()
+        revoked = found is not None
+        user = db.session.get(User, user_id)
+        state = TokenUser.of(user) if user is not None else None
+    g.token_state = (jti, revoked, state)
+    return revoked, state
+
+
+def is_token_revoked(payload: dict[str, Any]) -> bool:
+    """Revoked by logout or rotation, or issued before its user's last password change."""
+    revoked, state = _token_state(payload)
+    return revoked or (state is not None and payload.get("ver", 0) != state.token_version)
+
+
+def _load_user(state: TokenUser) -> User:
+    """The full row, for the routes that show or change the account itself."""
+    user = db.session.get(User, state.id)
+    if user is None or not user.is_active:
+        raise Unauthorized("The user of this token is unknown or disabled.")
+    return user
 
 
 # --- the current user ------------------------------------------------------------------------
 
 
-def current_user() -> User:
+def current_token_user() -> TokenUser:
     """The active user of a valid, unrevoked access token; 401 otherwise.
 
-    The user is loaded on every request, so role changes and deactivation apply at once.
+    Role, active flag and token version are checked on every request (see `_token_state`), so
+    role changes and deactivation apply at once.
     """
     verify_jwt_in_request()
-    user: User = get_current_user()
+    user: TokenUser = get_current_user()
     return user
 
 
-def current_writer() -> User:
-    """The current user, if allowed to change data (403 for `readonly`)."""
-    user = current_user()
-    if user.role == "readonly":
-        raise Forbidden("Read-only users cannot change data.")
-    return user
+def current_user() -> User:
+    """The current user's row (the account routes show and change it)."""
+    return _load_user(current_token_user())
 
 
 def user_caller() -> Caller:
     """The signed-in caller, as every feature sees it (see core/identity.py)."""
-    user = current_user()
-    assert user.id is not None
+    user = current_token_user()
     return Caller(
         key=f"user:{user.id}",
         user_id=user.id,
@@ -317,24 +402,24 @@ def user_caller() -> Caller:
     )
 
 
-def current_admin() -> User:
-    user = current_user()
+def current_admin() -> TokenUser:
+    user = current_token_user()
     if user.role != "admin":
         raise Forbidden("This needs the admin role.")
     return user
 
 
 def configure_jwt(manager: JWTManager) -> None:
-    """Load users and check revocation for every token; errors become envelopes."""
+    """Check revocation and the user's state for every token; errors become envelopes."""
 
     @manager.user_lookup_loader
-    def _load_user(_header: dict[str, Any], payload: dict[str, Any]) -> User | None:
-        user = _token_user(payload)
+    def _lookup_user(_header: dict[str, Any], payload: dict[str, Any]) -> TokenUser | None:
+        _revoked, user = _token_state(payload)
         return user if user is not None and user.is_active else None
 
     @manager.token_in_blocklist_loader
     def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        return is_token_revoked(str(payload.get("jti", ""))) or _older_than_password(payload)
+        return is_token_revoked(payload)
 
     @manager.unauthorized_loader
     def _missing(reason: str) -> Response:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from flask import Flask, Request, Response, current_app, g
+from flask import Flask, Request, Response, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_cors import CORS
 from flask_limiter import Limiter
@@ -103,7 +103,7 @@ LIMIT_RETRY_AFTER_HEADER = "X-RateLimit-Retry-After"
 
 
 class AppLimiter(Limiter):
-    """flask-limiter's Limiter, with two changes for an app factory and an LLM gateway.
+    """flask-limiter's Limiter, with three changes for an app factory and an LLM gateway.
 
     - Each app it is bound to starts with its storage marked healthy: the limiter object is
       module-level, so a second app in the same process (tests, the CLI) would otherwise inherit
@@ -111,7 +111,23 @@ class AppLimiter(Limiter):
     - `Retry-After` is left alone unless the limiter itself refused the request. flask-limiter
       would stamp the reset of the default limit's window on every response, so a provider's
       "retry in 5 s" would reach the client as "retry in 59 s".
+    - Whole blueprints can skip it (`skip_blueprint`): the probes.
     """
+
+    skipped_blueprints: frozenset[str] = frozenset()
+
+    def skip_blueprint(self, name: str) -> None:
+        """Never limit the routes of this blueprint, at next to no cost per request.
+        flask-limiter's own exemptions and request filters are tested only after it has
+        resolved the request's limits, which costs more than a probe's whole view."""
+        self.skipped_blueprints = self.skipped_blueprints | {name}
+
+    def _check_request_limit(
+        self, callable_name: str | None = None, in_middleware: bool = True
+    ) -> None:
+        if request.blueprint in self.skipped_blueprints:
+            return
+        super()._check_request_limit(callable_name, in_middleware)
 
     def init_app(self, app: Flask) -> None:
         app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", LIMIT_RETRY_AFTER_HEADER)

@@ -2,11 +2,15 @@
 
 The core checks the database and Redis; a feature adds its own check with `add_check` (an
 external service it needs, a worker). A failing database makes the service unhealthy, anything else
-degraded.
+degraded. A feature whose first request does slow one-time work (an SDK's lazy imports) registers
+it with `add_warm_up`: gunicorn runs it before a worker takes traffic, `/health/ready` before it
+says ready.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Literal
@@ -74,10 +78,32 @@ def init_health(app: Flask) -> None:
         "redis": check_redis,
         "ai_service": check_ai_service,
     }
+    app.extensions["warm_ups"] = []
 
 
 def add_check(app: Flask, name: str, check: Callable[[], Check]) -> None:
     app.extensions["health_checks"][name] = check
+
+
+def add_warm_up(app: Flask, warm_up: Callable[[], None]) -> None:
+    app.extensions["warm_ups"].append(warm_up)
+
+
+_WARM_UP_LOCK = threading.Lock()
+
+
+def warm_up(app: Flask) -> None:
+    """Run the pending warm-ups, once per app. A failing one is logged, never fatal: it only
+    moves its work to the first request."""
+    with _WARM_UP_LOCK:
+        pending: list[Callable[[], None]] = app.extensions["warm_ups"]
+        app.extensions["warm_ups"] = []
+        with app.app_context():
+            for step in pending:
+                try:
+                    step()
+                except Exception:
+                    logging.getLogger(__name__).warning("warm-up failed", exc_info=True)
 
 
 def health_report() -> HealthReport:

@@ -35,7 +35,9 @@ class PageQuery(BaseModel):
     """The query string of a paginated list.
 
     flask-openapi3 asks the query model for its JSON schema on every request (to find list
-    parameters); pydantic would build it anew each time, so it is built once per class here.
+    parameters) and only reads it; pydantic would build it anew each time, so that schema is
+    built once per class and shared. The OpenAPI document asks with arguments, once per app,
+    and may change what it gets: it gets a copy.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -49,7 +51,7 @@ class PageQuery(BaseModel):
         schema = _QUERY_SCHEMAS.get(key)
         if schema is None:
             schema = _QUERY_SCHEMAS[key] = super().model_json_schema(*args, **kwargs)
-        return copy.deepcopy(schema)  # callers may change what they get
+        return copy.deepcopy(schema) if args or kwargs else schema
 
 
 _QUERY_SCHEMAS: dict[tuple[Any, ...], dict[str, Any]] = {}

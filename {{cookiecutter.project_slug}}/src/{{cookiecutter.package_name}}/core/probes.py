@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from .blueprint import operation_id
 from .extensions import limiter
-from .health import HealthReport, check_database, health_report
+from .health import HealthReport, check_database, health_report, warm_up
 
 health_bp = APIBlueprint(
     "health", __name__, abp_tags=[Tag(name="health")], operation_id_callback=operation_id
 )
 
 
-@limiter.request_filter
-def _is_probe() -> bool:
-    """Probes and scrapes are never rate limited: a 429 would read as "down", and /health/live
-    must not touch Redis (the limiter's storage) at all. A request filter is the limiter's first
-    test, so a probe costs it next to nothing."""
-    return request.blueprint == health_bp.name
+# Probes and scrapes are never rate limited: a 429 would read as "down", and /health/live must
+# not touch Redis (the limiter's storage) at all.
+limiter.skip_blueprint(health_bp.name)
 
 
 class LiveStatus(BaseModel):
@@ -45,7 +42,9 @@ def get_liveness() -> Response:
 
 @health_bp.get("/health/ready", responses={200: LiveStatus, 503: LiveStatus})
 def get_readiness() -> Response:
-    """Ready for traffic: the database answers."""
+    """Ready for traffic: warmed up, and the database answers."""
+    if current_app.extensions["warm_ups"]:
+        warm_up(current_app._get_current_object())  # type: ignore[attr-defined]
     database = check_database()
     response = jsonify({"status": "ready" if database.status == "ok" else "unavailable"})
     response.status_code = 200 if database.status == "ok" else 503

@@ -9,7 +9,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 
-from .conftest import bearer
+from .auth_fixtures import bearer
 
 ITEMS = "/api/v1/items"
 USERS = "/api/v1/users"

@@ -213,7 +213,6 @@ def reply_finished(driver: WebDriver, before: int) -> bool:
     return len(replies) > before and replies[-1].get_attribute("aria-busy") is None
 
 
-
 def enter_chat(driver: WebDriver) -> None:
     """From the opened page to the chat: when the page asks to sign in first, a new user registers
     through its form."""

@@ -51,8 +51,14 @@ MANIFEST: dict[str, list[str]] = {
     ],
     "playground": [
         "src/{package}/playground",
+        "tests/playground_browser.py",
         "tests/test_playground.py",
         "tests/test_playground_browser.py",
+    ],
+    "playground_auth": [
+        "src/{package}/playground/static/signin.js",
+        "src/{package}/playground/static/signin.css",
+        "tests/test_playground_auth.py",
     ],
     "openai_sdk": [
         "src/{package}/ai/providers/openai.py",
@@ -119,6 +125,7 @@ def enabled_features(context: dict[str, object]) -> set[str]:
         "ai": provider != "none",
         "ai_auth": provider != "none" and context["use_auth"] is True,
         "playground": provider != "none",
+        "playground_auth": provider != "none" and context["use_auth"] is True,
         "openai_sdk": provider in ("openai", "azure_openai", "ollama"),
         "azure_openai": provider == "azure_openai",
         "anthropic": provider == "anthropic",

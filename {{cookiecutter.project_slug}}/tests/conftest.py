@@ -38,6 +38,7 @@ pytest_plugins = [
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
     "tests.upstream",
+    "tests.playground_browser",
 {%- endif %}
 {%- if cookiecutter.use_celery %}
     "tests.celery_worker",

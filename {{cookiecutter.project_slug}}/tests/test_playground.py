@@ -117,20 +117,29 @@ def test_only_known_assets_are_served(make_app: Callable[..., OpenAPI]) -> None:
 
 
 def test_page_uses_only_the_public_api() -> None:
-    """The script calls /api/v1 and reads /openapi.json; nothing else of the app."""
-    script = (STATIC_DIR / "playground.js").read_text(encoding="utf-8")
-    fetched = re.findall(r"fetch\(\s*([^,)]+)", script)
+    """The scripts call /api/v1 and read /openapi.json and the list of modules; nothing else."""
+    scripts = [path.read_text(encoding="utf-8") for path in sorted(STATIC_DIR.glob("*.js"))]
+    fetched = [t.strip() for script in scripts for t in re.findall(r"fetch\(\s*([^,)]+)", script)]
 
     assert fetched
     for target in fetched:
-        assert target.strip() in {
-            "API + path",
-{%- if cookiecutter.use_auth %}
-            "`${API}/auth/refresh`",
-{%- endif %}
-            '"/openapi.json"',
-        }
-    assert 'const API = "/api/v1";' in script
-    assert "localStorage" not in script
-    assert "sessionStorage" not in script
-    assert "innerHTML" not in script
+        local = target in {'"/openapi.json"', '"/playground/modules"'}
+        assert local or re.match(r"(page\.)?API \+ ", target), target
+    assert 'const API = "/api/v1";' in (STATIC_DIR / "playground.js").read_text(encoding="utf-8")
+    for script in scripts:
+        assert "localStorage" not in script
+        assert "sessionStorage" not in script
+        assert "innerHTML" not in script
+
+
+def test_modules_listed_are_served(make_app: Callable[..., OpenAPI]) -> None:
+    """The page loads every module the server lists: each one beside playground.js in static/."""
+    client = make_app(playground_enabled=True).test_client()
+    modules = client.get("/playground/modules").json["modules"]  # type: ignore[index]
+
+    expected = {path.name for path in STATIC_DIR.glob("*.js")} - {"playground.js"}
+    assert {url.rsplit("/", 1)[1] for url in modules} == expected
+    for url in modules:
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"

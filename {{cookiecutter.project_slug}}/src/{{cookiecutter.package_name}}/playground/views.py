@@ -1,4 +1,4 @@
-"""The page and its two assets, under a strict Content-Security-Policy.
+"""The page, its assets and its list of optional modules, under a strict Content-Security-Policy.
 
 A plain blueprint, not part of the OpenAPI document: it serves files, not API operations.
 """
@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, send_from_directory
+from flask import Blueprint, Response, abort, jsonify, send_from_directory
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# The only files served, with their exact types (not guessed from the system's MIME table:
-# with `nosniff` a module script served under any other type would not run).
-ASSETS = {
-    "playground.js": "text/javascript",
-    "playground.css": "text/css",
-}
+MAIN_MODULE = "playground.js"
+# The only files served: the scripts and stylesheets in static/, with their exact types (not
+# guessed from the system's MIME table: with `nosniff` a module script served under any other type
+# would not run).
+TYPES = {".js": "text/javascript", ".css": "text/css"}
+ASSETS = {path.name: TYPES[path.suffix] for path in STATIC_DIR.iterdir() if path.suffix in TYPES}
+# The page's optional parts: every module beside the main one, which loads them.
+MODULES = sorted(name for name in ASSETS if name.endswith(".js") and name != MAIN_MODULE)
 # The page and its assets load only from this origin; no inline script or style anywhere.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -43,6 +45,11 @@ def playground_asset(name: str) -> Response:
     if name not in ASSETS:
         abort(404)
     return send_from_directory(STATIC_DIR, name, mimetype=ASSETS[name], max_age=0)
+
+
+@playground_bp.get("/playground/modules")
+def playground_modules() -> Response:
+    return jsonify(modules=[f"/playground/assets/{name}" for name in MODULES])
 
 
 @playground_bp.after_request

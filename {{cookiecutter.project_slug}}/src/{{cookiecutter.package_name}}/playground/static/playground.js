@@ -1,25 +1,35 @@
-{%- if cookiecutter.use_auth -%}
-// The playground: a small client of the public /api/v1 API. Tokens stay in memory only (a reload
-// signs out); every text from the server is shown with textContent, never parsed as HTML.
-{%- else -%}
 // The playground: a small client of the public /api/v1 API. Every text from the server is shown
-// with textContent, never parsed as HTML.
-{%- endif %}
+// with textContent, never parsed as HTML. The optional parts of the page that this service has are
+// modules of their own, listed by the server at /playground/modules (see loadModules).
 
 const API = "/api/v1";
 const state = {
   tools: false,
   documents: false,
-{%- if cookiecutter.use_auth %}
-  token: null,
-  refreshToken: null,
-  user: null,
-{%- endif %}
   conversation: null, // id of the open conversation, or null for a scratch chat
   history: [], // the chat so far, as sent to the model
   controller: null,
 };
 const $ = (id) => document.getElementById(id);
+
+// What an optional module may replace: install(page) returns any of these.
+const hooks = {
+  // authorize(headers): adds the caller's credentials to a request's headers.
+  authorize() {},
+  // refused(error, path, retried): a request was refused with `error` (an ApiError); resolves to
+  // true to send it once more.
+  async refused() {
+    return false;
+  },
+  // entering(): the workspace opens; returns the line that says who is using it.
+  entering() {
+    return "No sign-in on this service: usage counts per client address.";
+  },
+  // begin(): the page is ready; shows what comes first.
+  begin() {
+    enter();
+  },
+};
 
 // -- talking to the API ---------------------------------------------------------------------------
 
@@ -62,12 +72,10 @@ function describe(error) {
   return error.message || String(error);
 }
 
-async function request(method, path, body, { signal{% if cookiecutter.use_auth %}, retried = false{% endif %} } = {}) {
+async function request(method, path, body, { signal, retried = false } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-{%- if cookiecutter.use_auth %}
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-{%- endif %}
+  hooks.authorize(headers);
   const response = await fetch(API + path, {
     method,
     headers,
@@ -78,16 +86,9 @@ async function request(method, path, body, { signal{% if cookiecutter.use_auth %
   const envelope = await response.json().catch(() => null);
   const retryAfter = response.headers.get("Retry-After");
   const error = new ApiError(response.status, envelope, retryAfter === null ? null : Number(retryAfter));
-{%- if cookiecutter.use_auth %}
-  if (response.status === 401) {
-    if (error.code === "token_expired" && state.refreshToken && !retried && (await refreshTokens())) {
-      return request(method, path, body, { signal, retried: true });
-    }
-    if (path.startsWith("/auth/")) throw error;
-    // Signed out, expired or revoked.
-    showSignIn(describe(error));
+  if (await hooks.refused(error, path, retried)) {
+    return request(method, path, body, { signal, retried: true });
   }
-{%- endif %}
   throw error;
 }
 
@@ -95,20 +96,6 @@ async function getData(path) {
   const response = await request("GET", path);
   return (await response.json()).data;
 }
-{%- if cookiecutter.use_auth %}
-
-async function refreshTokens() {
-  const response = await fetch(`${API}/auth/refresh`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${state.refreshToken}` },
-  });
-  if (!response.ok) return false;
-  const { data } = await response.json();
-  state.token = data.access_token;
-  state.refreshToken = data.refresh_token;
-  return true;
-}
-{%- endif %}
 
 // Server-sent events from a fetch response, as { event, data } objects as they arrive.
 async function* events(response) {
@@ -430,58 +417,10 @@ async function loadDocuments() {
   }
 }
 
-{%- if cookiecutter.use_auth %}
-
-// -- signing in -----------------------------------------------------------------------------------
-
-function showSignIn(message) {
-  state.token = state.refreshToken = state.user = null;
-  $("workspace").hidden = true;
-  $("sign-out").hidden = true;
-  $("who").textContent = "";
-  $("sign-in").hidden = false;
-  showNotice(message ?? "");
-  $("email").focus();
-}
-
-async function signIn(event) {
-  event.preventDefault();
-  const action = event.submitter?.value === "register" ? "register" : "login";
-  const email = $("email").value.trim();
-  const body = { email, password: $("password").value };
-  if (action === "register") body.full_name = $("full-name").value.trim() || email.split("@")[0];
-  try {
-    const response = await request("POST", `/auth/${action}`, body);
-    const { data } = await response.json();
-    state.token = data.access_token;
-    state.refreshToken = data.refresh_token;
-    state.user = data.user;
-    $("password").value = "";
-    enter();
-  } catch (error) {
-    showNotice(describe(error));
-  }
-}
-
-async function signOut() {
-  try {
-    await request("POST", "/auth/logout");
-  } catch {
-    // the token is dropped either way
-  }
-  showSignIn("Signed out.");
-}
-{%- endif %}
 
 function enter() {
   showNotice("");
-{%- if cookiecutter.use_auth %}
-  $("sign-in").hidden = true;
-  $("sign-out").hidden = false;
-  $("who").textContent = `Signed in as ${state.user.email} (${state.user.role}).`;
-{%- else %}
-  $("who").textContent = "No sign-in on this service: usage counts per client address.";
-{%- endif %}
+  $("who").textContent = hooks.entering();
   $("workspace").hidden = false;
   newChat();
   refreshUsage();
@@ -491,11 +430,25 @@ function enter() {
 
 // -- start ----------------------------------------------------------------------------------------
 
+// The optional parts this service has (signing in, when it has users): each module the server
+// lists exports install(page), which builds its part of the page and returns the hooks it replaces.
+async function loadModules() {
+  const response = await fetch("/playground/modules");
+  if (!response.ok) throw new Error(`status ${response.status}`);
+  const page = { API, $, element, request, describe, showNotice, enter };
+  for (const url of (await response.json()).modules) {
+    const module = await import(url);
+    Object.assign(hooks, module.install(page));
+  }
+}
+
 async function start() {
-{%- if cookiecutter.use_auth %}
-  $("sign-in-form").addEventListener("submit", signIn);
-  $("sign-out").addEventListener("click", signOut);
-{%- endif %}
+  try {
+    await loadModules();
+  } catch (error) {
+    showNotice(`Could not load the page's modules: ${describe(error)}`);
+    return;
+  }
   $("chat-form").addEventListener("submit", send);
   $("stop").addEventListener("click", () => state.controller?.abort());
   $("new-chat").addEventListener("click", newChat);
@@ -522,11 +475,7 @@ async function start() {
   }
   state.tools = paths === null || `${API}/ai/tools` in paths; // unknown: ask, a 404 hides it
   state.documents = paths !== null && `${API}/documents` in paths;
-{%- if cookiecutter.use_auth %}
-  showSignIn();
-{%- else %}
-  enter();
-{%- endif %}
+  hooks.begin();
   if (paths === null) showNotice("Could not read /openapi.json: some panels may be missing.");
   document.body.dataset.ready = "true";
 }

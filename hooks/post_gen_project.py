@@ -48,6 +48,7 @@ MANIFEST: dict[str, list[str]] = {
     ],
     "ai_auth": [
         "tests/test_ai_auth.py",
+        "tests/test_tools_auth.py",
     ],
     "playground": [
         "src/{package}/playground",

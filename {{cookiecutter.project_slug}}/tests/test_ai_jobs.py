@@ -15,7 +15,8 @@ from flask_openapi3 import OpenAPI
 from {{ cookiecutter.package_name }}.ai.jobs import AI_COMPLETION
 
 from .test_tasks import EAGER, task_data
-from .upstream import Raw, Status, Text, Upstream
+from .test_tools import ask
+from .upstream import Call, Raw, Status, Text, ToolUse, Upstream, json_body
 
 JOB_BODY = {"messages": [{"role": "user", "content": "Say hello."}]}
 
@@ -129,3 +130,22 @@ def test_ai_job_is_refused_once_the_budget_is_spent(
     assert response.json["code"] == "budget_exceeded"  # type: ignore[index]
     assert int(response.headers["Retry-After"]) > 0
     assert len(upstream.requests) == 1
+
+
+def test_an_ai_job_runs_the_tool_loop(
+    make_ai_app: Callable[..., OpenAPI], upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    eager = dict.fromkeys(("redis_url", "celery_broker_url", "celery_result_backend"))
+    client = make_ai_app(**eager).test_client()
+    upstream.queue(ToolUse([Call("current_time", {"timezone": "UTC"})]), Text("Noon."))
+
+    queued = client.post("/api/v1/ai/jobs", json=ask("current_time"), headers=ai_headers)
+    refused = client.post("/api/v1/ai/jobs", json=ask("rm_rf"), headers=ai_headers)
+
+    assert queued.status_code == 202, queued.json
+    task = client.get(json_body(queued)["data"]["status_url"], headers=ai_headers)
+    data = json_body(task)["data"]
+    assert data["status"] == "SUCCESS", data
+    assert data["result"]["content"] == "Noon."
+    assert data["result"]["steps"][0]["result"]["timezone"] == "UTC"
+    assert refused.status_code == 422

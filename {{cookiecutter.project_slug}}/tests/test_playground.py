@@ -11,16 +11,11 @@ from flask_openapi3 import OpenAPI
 
 from {{ cookiecutter.package_name }}.playground.views import CONTENT_SECURITY_POLICY, STATIC_DIR
 
+# On top of the test settings (strong secrets): a configured provider, as production requires.
 PRODUCTION = {
     "app_env": "production",
-    "secret_key": "s" * 40,
-{%- if cookiecutter.use_auth %}
-    "jwt_secret_key": "j" * 40,
-{%- endif %}
     "ai_api_key": "key",
-{%- if cookiecutter.ai_provider == "azure_openai" %}
     "ai_base_url": "https://example.invalid",
-{%- endif %}
 }
 
 

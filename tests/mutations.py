@@ -242,12 +242,25 @@ JOBS = [
     ),
 ]
 
-# Tools and RAG are on their way. Add their mutations here, each in its own list, once the code
-# is in the default bake (RAG is off by default: its mutations need tools/mutate.py to bake with
-# use_rag=true too). To cover: a tool sees another user's items (search_items ownership),
-# max_steps not enforced, citations dropped or wrong, another user's document visible, and a
-# failed ingestion reported as ready.
-TOOLS: list[Mutation] = []
+TOOLS = [
+    mutation(
+        "tool-sees-every-item",
+        "a tool sees only what its caller may see (search_items follows the items' rules)",
+        "ai/tools/builtin.py:search_items",
+        ("size=args.limit), caller)", "size=args.limit), Caller(key=caller.key, is_admin=True))"),
+        tests=("tests/test_tools_auth.py",),
+    ),
+    mutation(
+        "max-steps-not-enforced",
+        "the tool loop stops after max_steps model calls, with the max_steps_reached warning",
+        "ai/agent.py:AgentRun.complete",
+        ("if made == self.toolbox.max_steps:", "if made == self.toolbox.max_steps + 1:"),
+        tests=("tests/test_tools.py",),
+    ),
+]
+# RAG is off by default: its mutations need tools/mutate.py to bake with use_rag=true too. To
+# cover: citations dropped or wrong, another user's document visible, a failed ingestion
+# reported as ready.
 RAG: list[Mutation] = []
 
 MUTATIONS: list[Mutation] = [*CORE, *ITEMS, *AUTH, *AI, *JOBS, *TOOLS, *RAG]

@@ -121,8 +121,8 @@ AUTH = [
     mutation(
         "revocation-off",
         "a revoked token (logout, refresh) is refused at once",
-        "auth/service.py:is_token_revoked",
-        ("return bool(client.exists(REVOKED_KEY_PREFIX + jti))", "return False"),
+        "auth/service.py:_token_state",
+        ("revoked = revoked_raw is not None", "revoked = False"),
         tests=("tests/test_auth.py",),
     ),
     mutation(

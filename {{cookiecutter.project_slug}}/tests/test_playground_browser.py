@@ -66,6 +66,18 @@ def test_chat_streams_structured_output_and_usage(
     assert "used today" in driver.find_element(By.ID, "usage-text").text
     screenshot(driver, "replied")
 
+    # A tool step: the model calls current_time (the offline provider calls an offered tool the
+    # question names), and the step and its result show above the answer.
+    tool_box = "#tool-list input[value='current_time']"
+    driver.find_element(By.CSS_SELECTOR, tool_box).click()
+    before = send(driver, "What time is it? Use current_time")
+    wait_for(driver, lambda d: reply_finished(d, before), "the reply with a tool step")
+    assert text_of(driver, ".message.assistant .step").startswith("current_time(")
+    assert '"timezone"' in text_of(driver, ".message.assistant .step-result")
+    assert "current_time returned" in text_of(driver, ".message.assistant .text")
+    screenshot(driver, "tool-step")
+    driver.find_element(By.CSS_SELECTOR, tool_box).click()
+
     # Structured output: a JSON Schema, and the parsed reply shown.
     used = usage_tokens(driver)
     driver.find_element(By.CSS_SELECTOR, "#structured summary").click()

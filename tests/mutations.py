@@ -83,7 +83,7 @@ CORE = [
         "the readonly role may only read (403 on writes)",
         "core/identity.py:current_caller",
         ("if writes and caller.read_only:", "if False:"),
-        tests=("tests/test_items.py",),
+        tests=("tests/test_items_auth.py",),
     ),
     mutation(
         "has-more-wrong",
@@ -103,7 +103,7 @@ ITEMS = [
             "conditions.append(col(Item.owner_id) == caller.user_id)",
             "pass",
         ),
-        tests=("tests/test_items.py",),
+        tests=("tests/test_items_auth.py",),
     ),
     mutation(
         "soft-deleted-items-listed",

@@ -52,6 +52,7 @@ from harness import (
     free_port,
     http_json,
     log,
+    new_venv,
     run,
 )
 
@@ -608,20 +609,7 @@ print(out.getvalue())
 
 def seed_stack_env(root: Path, python: str) -> Path:
     """A virtualenv with the reference stack's own dependencies."""
-    venv = root / "seed-env"
-    run(["uv", "venv", "-q", "--python", python, str(venv)])
-    run(
-        [
-            "uv",
-            "pip",
-            "install",
-            "-q",
-            "--python",
-            str(venv / "bin" / "python"),
-            *SEED_STACK_PACKAGES,
-        ]
-    )
-    return venv
+    return new_venv(root / "seed-env", python, *SEED_STACK_PACKAGES)
 
 
 def worker_rss_mb(server: Server) -> float:

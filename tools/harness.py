@@ -77,6 +77,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def new_venv(venv: Path, python: str, *install: str) -> Path:
+    """A fresh virtualenv at `venv` with `uv pip install <install>` done in it."""
+    run(["uv", "venv", "-q", "--python", python, str(venv)])
+    run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *install])
+    return venv
+
+
 class Environments:
     """One virtualenv per distinct dependency list; variants that agree share it."""
 
@@ -95,21 +102,10 @@ class Environments:
         venv = self.root / key
         with lock:
             if not (venv / "ready").exists():
-                run(["uv", "venv", "-q", "--python", self.python, str(venv)])
-                requirements = venv / "requirements.txt"
+                self.root.mkdir(parents=True, exist_ok=True)
+                requirements = self.root / f"{key}.requirements.txt"
                 requirements.write_text("\n".join(dependencies) + "\n", encoding="utf-8")
-                run(
-                    [
-                        "uv",
-                        "pip",
-                        "install",
-                        "-q",
-                        "--python",
-                        str(venv / "bin" / "python"),
-                        "-r",
-                        str(requirements),
-                    ],
-                )
+                new_venv(venv, self.python, "-r", str(requirements))
                 (venv / "ready").touch()
         return venv
 

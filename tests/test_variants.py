@@ -41,7 +41,17 @@ ADMIN_DATABASE_URL = os.environ.get(
     "VARIANTS_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("VARIANTS_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_DBS = range(1, 9)  # one per xdist worker, so parallel suites never share keys
+
+def redis_databases(spec: str) -> range:
+    """`VARIANTS_REDIS_DBS` as "FIRST-LAST": one database per xdist worker, so parallel suites
+    never share keys; two variants runs on one machine each take their own range."""
+    first, _, last = spec.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+REDIS_DBS = redis_databases(os.environ.get("VARIANTS_REDIS_DBS", "1-8"))
+# Two runs on one machine (VARIANTS_NAMESPACE=a, =b) get databases of their own names.
+NAMESPACE = os.environ.get("VARIANTS_NAMESPACE", "")
 SCREENSHOTS_DIR = TEMPLATE_DIR / ".nox" / "screenshots"  # git-ignored
 TAIL_LINES = 60
 STEP_TIMEOUT = 600
@@ -114,7 +124,7 @@ def database(combo: dict[str, Any]) -> Iterator[str]:
     """A PostgreSQL database of the variant's own, dropped afterwards."""
     import psycopg
 
-    name = "v_" + hashlib.sha1(option_id(combo).encode()).hexdigest()[:12]  # noqa: S324 - a name
+    name = "v_" + hashlib.sha1((NAMESPACE + option_id(combo)).encode()).hexdigest()[:12]  # noqa: S324 - a name
     try:
         admin = psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:

@@ -42,6 +42,7 @@ ADMIN_DATABASE_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("VARIANTS_REDIS_URL", "redis://127.0.0.1:6379")
 
+
 def redis_databases(spec: str) -> range:
     """`VARIANTS_REDIS_DBS` as "FIRST-LAST": one database per xdist worker, so parallel suites
     never share keys; two variants runs on one machine each take their own range."""

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 
 from {{ cookiecutter.package_name }}.core import migrate
+from {{ cookiecutter.package_name }}.core.settings import Settings, load_settings
 
 
 def test_development_logs_one_readable_line_per_request(
@@ -37,6 +38,24 @@ def test_production_logs_are_json(
     client.get("/api/v1/items", headers={"X-Request-ID": "json-1"})
     lines = [line for line in capsys.readouterr().out.splitlines() if "/api/v1/items" in line]
     assert [json.loads(line)["request_id"] for line in lines] == ["json-1"]
+
+
+def test_settings_follow_the_environment_and_the_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Settings are built once per set of sources: a change to either is a new set.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    assert load_settings(Settings).log_level == "INFO"
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    assert load_settings(Settings).log_level == "DEBUG"
+    monkeypatch.delenv("LOG_LEVEL")
+    (tmp_path / ".env").write_text("LOG_LEVEL=ERROR\n", encoding="utf-8")
+    assert load_settings(Settings).log_level == "ERROR"
+    (tmp_path / ".env").write_text("LOG_LEVEL=WARNING\n", encoding="utf-8")
+    assert load_settings(Settings).log_level == "WARNING"
+    assert load_settings(Settings, {"log_level": "CRITICAL"}).log_level == "CRITICAL"
+    assert load_settings(Settings) is load_settings(Settings)
 
 
 def test_metrics_names_its_charset_once(client: FlaskClient) -> None:

@@ -2,10 +2,13 @@
 
 Each feature reads its own settings class, a subclass of `Settings` with the feature's fields
 and checks (e.g. `ai/settings.py`); `load_settings` builds any of them the same way.
+Settings are immutable, so the same class read from the same sources is built once per process.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -39,7 +42,9 @@ def check_secret(name: str, value: str) -> None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
 
     app_env: Literal["development", "testing", "production"] = "development"
     secret_key: str = DEFAULT_SECRET
@@ -101,13 +106,39 @@ class Settings(BaseSettings):
 S = TypeVar("S", bound=Settings)
 
 
+_loaded: dict[tuple[object, ...], Settings] = {}
+
+
 def load_settings(cls: type[S], config: Mapping[str, Any] | None = None) -> S:
     """`cls` from the environment, `.env` and `config`; refuse to start when invalid."""
+    overrides = dict(config or {})
+    key = (cls, json.dumps(overrides, sort_keys=True, default=repr), *_sources(cls))
+    cached = _loaded.get(key)
+    if isinstance(cached, cls):
+        return cached
     try:
-        return cls(**(config or {}))
+        settings = cls(**overrides)
     except ValidationError as exc:
         problems = "; ".join(_describe(error) for error in exc.errors())
         raise SystemExit(f"Invalid settings: {problems}") from None
+    _loaded[key] = settings
+    return settings
+
+
+def _sources(cls: type[Settings]) -> tuple[object, ...]:
+    """What `cls` is read from besides its arguments: its variables in the environment (names
+    are case-insensitive, no prefix) and its `.env` file."""
+    env_file = cls.model_config.get("env_file")
+    try:
+        stat = os.stat(env_file) if isinstance(env_file, str) else None
+    except OSError:
+        stat = None
+    file_state = (stat.st_mtime_ns, stat.st_size, stat.st_ino) if stat else None
+    fields = {name.lower() for name in cls.model_fields}
+    environment = frozenset(
+        (name, value) for name, value in os.environ.items() if name.lower() in fields
+    )
+    return (environment, env_file, file_state)
 
 
 def _describe(error: ErrorDetails) -> str:

@@ -1,10 +1,11 @@
-"""Tracing: with OTEL_EXPORTER_OTLP_ENDPOINT set, the service under gunicorn (two workers) sends
-its spans over OTLP/HTTP to a receiver here, which decodes them as a collector would; unset,
-nothing of OpenTelemetry is even imported.
+"""Tracing: with OTEL_EXPORTER_OTLP_ENDPOINT set, the service under gunicorn sends its spans over
+OTLP/HTTP to a receiver here, which decodes them as a collector would; unset, nothing traces.
 
-The traced service runs in processes of its own: a tracer provider is set once per process, and
-the other tests' apps must not trace. It exports every 50 ms (OTEL_BSP_SCHEDULE_DELAY), and the
-tests wait for the spans they expect.
+The traced service runs in processes of its own, as in production: gunicorn's worker builds the
+app (and its tracer provider) after the fork{% if cookiecutter.use_celery %}, and a Celery worker continues the traces of the
+jobs it runs{% endif %}. A tracer provider is set once per process, and the other tests' apps must not
+trace. The service exports every 50 ms (OTEL_BSP_SCHEDULE_DELAY); the tests wait for the spans
+they expect.
 """
 
 from __future__ import annotations
@@ -32,26 +33,22 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as StatusMessage
-
-from .conftest import TEST_REDIS_URL
-{%- if cookiecutter.ai_provider != "none" %}
-
-from .upstream import MODEL, PROVIDER, Status, Text, Upstream
-{%- endif %}
 {%- if cookiecutter.use_celery %}
 
 from .celery_worker import Worker, skip_without_redis
 from .test_tasks import REPORT_URL
+{%- endif %}
+{%- if cookiecutter.ai_provider != "none" %}
+{{ "" if cookiecutter.use_celery else "\n" }}from .upstream import MODEL, PROVIDER, Status, Text, Upstream
+{%- endif %}
+{%- if cookiecutter.use_celery %}
 
 skip_without_redis()
 {%- endif %}
 
 ROOT = Path(__file__).resolve().parents[1]
-{%- if cookiecutter.ai_provider != "none" %}
-# The semantic conventions' name of this service's provider.
-GEN_AI_SYSTEM = {"azure_openai": "az.ai.openai"}.get(PROVIDER, PROVIDER)
-{%- endif %}
 PACKAGE = "{{ cookiecutter.package_name }}"
+APP = f"{PACKAGE}:create_app()"
 SERVICE_NAME = "traced-service"  # OTEL_SERVICE_NAME, instead of the project's name
 WAIT = 20.0  # seconds for spans to arrive
 
@@ -159,10 +156,10 @@ class Service:
             sock.bind(("127.0.0.1", 0))
             self.port: int = sock.getsockname()[1]
         self.log = log
-        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "2"}
+        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1"}
         with log.open("wb") as output:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", f"{PACKAGE}:create_app()"],
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", APP],
                 cwd=ROOT,
                 env=env,
                 stdout=output,
@@ -248,6 +245,18 @@ def tracing_settings(receiver: Receiver) -> dict[str, Any]:
 def job_settings(job_settings: dict[str, Any], tracing_settings: dict[str, Any]) -> dict[str, Any]:
     """The worker traces too (tests/celery_worker.py starts it with these settings)."""
     return {**job_settings, **tracing_settings}
+
+
+@pytest.fixture(scope="module")
+def traced_settings(job_settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
+    """The service's own: it queues its jobs for the traced worker (started first)."""
+    return job_settings
+{%- else %}
+
+
+@pytest.fixture(scope="module")
+def traced_settings(tracing_settings: dict[str, Any]) -> dict[str, Any]:
+    return tracing_settings
 {%- endif %}
 
 
@@ -256,20 +265,13 @@ def service(
     database_url: str,
     test_settings: dict[str, Any],
     service_settings: dict[str, Any],
-    tracing_settings: dict[str, Any],
-{%- if cookiecutter.use_celery %}
-    job_settings: dict[str, Any],
-    worker: Worker,
-{%- endif %}
+    traced_settings: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     settings = {
         **test_settings,
         **service_settings,
-{%- if cookiecutter.use_celery %}
-        **job_settings,
-{%- endif %}
-        **tracing_settings,
+        **traced_settings,
         "database_url": database_url,
         "log_level": "INFO",
         "log_format": "json",
@@ -289,7 +291,7 @@ def in_trace(spans: list[ReceivedSpan], trace_id: str) -> list[ReceivedSpan]:
 
 
 def test_a_request_is_one_trace_with_its_sql(
-    service: Service, receiver: Receiver, headers: dict[str, str]
+    service: Service, receiver: Receiver, headers: dict[str, str], test_settings: dict[str, Any]
 ) -> None:
     status, body = service.request("POST", "/api/v1/items", {"title": "Traced"}, headers)
     assert status == 201, body
@@ -298,6 +300,7 @@ def test_a_request_is_one_trace_with_its_sql(
     assert request.name == "POST /api/v1/items"
     assert request.parent_id == ""
     assert request.service == SERVICE_NAME
+    assert request.status == StatusMessage.STATUS_CODE_UNSET
     assert request.attributes["http.route"] == "/api/v1/items"
     assert request.attributes["http.status_code"] == 201
 
@@ -308,7 +311,7 @@ def test_a_request_is_one_trace_with_its_sql(
     assert insert.parent_id == request.span_id
     assert insert.kind == SpanMessage.SPAN_KIND_CLIENT
     assert "items" in insert.attributes["db.statement"]
-    if TEST_REDIS_URL is not None:  # the rate limit's counter is in Redis
+    if test_settings["redis_url"]:  # the rate limit's counters are in Redis
 
         def redis_calls(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
             trace = in_trace(spans, request.trace_id)
@@ -324,12 +327,17 @@ def test_log_lines_carry_the_trace_id(
     status, body = service.request("GET", "/api/v1/items", headers=headers)
     assert status == 200, body
 
-    (request,) = receiver.wait_for(lambda spans: server_span(spans, "GET /api/v1/items"), "the span")
-    (line,) = [entry for entry in service.log_lines() if entry.get("trace_id") == request.trace_id]
+    (request,) = receiver.wait_for(lambda spans: server_span(spans, "GET /api/v1/items"), "a span")
+    lines = service.log_lines()
+    (line,) = [entry for entry in lines if entry.get("trace_id") == request.trace_id]
     assert line["logger"] == "access"
     assert line["message"].startswith("GET /api/v1/items 200")
     assert line["span_id"] == request.span_id
 {%- if cookiecutter.ai_provider != "none" %}
+
+
+# The semantic conventions' name of this service's provider.
+GEN_AI_SYSTEM = {"azure_openai": "az.ai.openai"}.get(PROVIDER, PROVIDER)
 
 
 def ai_spans(spans: list[ReceivedSpan], trace_id: str) -> list[ReceivedSpan]:
@@ -421,7 +429,9 @@ def test_a_job_continues_the_trace_of_the_request_that_queued_it(
 {%- endif %}
 
 
-def test_without_an_endpoint_nothing_traces(database_url: str, test_settings: dict[str, Any]) -> None:
+def test_without_an_endpoint_nothing_traces(
+    database_url: str, test_settings: dict[str, Any]
+) -> None:
     """No tracer provider, and neither the SDK's tracing, the exporter nor any instrumentation
     is imported, by the app or a request. (redis-py itself imports parts of the SDK, for metrics
     of its own that are off unless set up.)"""

@@ -2,7 +2,7 @@
 
 Each request gets a server span, with its SQL and Redis calls (and those a feature traces
 itself) as children; the trace and span ids join every JSON log line written inside one.
-Without the endpoint nothing of OpenTelemetry is imported and no request pays for it.
+Without the endpoint none of it is imported or set up, and no request pays for it.
 
 One tracer provider per process, made by the first app that process builds: gunicorn builds the
 app in each worker after the fork (`preload_app` stays off), so that each worker exports from its
@@ -13,7 +13,7 @@ OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_SCHEDULE_DELAY an
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask
 
@@ -21,9 +21,8 @@ from .observability import add_log_filter
 from .settings import APP_VERSION, Settings, init_feature_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
     from opentelemetry.sdk.trace import TracerProvider
+    from sqlalchemy import Engine
 
 SERVICE_NAME = "{{ cookiecutter.project_slug }}"
 
@@ -77,7 +76,16 @@ def tracing_enabled(app: Flask) -> bool:
     return "tracer_provider" in app.extensions
 
 
-def instrument(app: Flask, instrumentor: BaseInstrumentor, **options: Any) -> None:
+class Instrumentor(Protocol):
+    """One of OpenTelemetry's library instrumentations (they patch the library process-wide)."""
+
+    @property
+    def is_instrumented_by_opentelemetry(self) -> bool: ...
+
+    def instrument(self, **options: Any) -> None: ...
+
+
+def instrument(app: Flask, instrumentor: Instrumentor, **options: Any) -> None:
     """Switch on one of OpenTelemetry's library instrumentations, once per process."""
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(tracer_provider=app.extensions["tracer_provider"], **options)
@@ -115,9 +123,8 @@ def _trace_engine(engine: Engine, provider: TracerProvider) -> None:
 
     tracer = trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", tracer_provider=provider)
     # Connection pool metrics: nothing records them unless a meter provider is set up.
-    connections = metrics.get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
-        "db.client.connections.usage", unit="connections"
-    )
+    meter = metrics.get_meter("opentelemetry.instrumentation.sqlalchemy")
+    connections = meter.create_up_down_counter("db.client.connections.usage", unit="connections")
     EngineTracer(tracer, engine, connections)
 
 

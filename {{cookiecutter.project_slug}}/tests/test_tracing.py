@@ -38,7 +38,7 @@ from .celery_worker import Worker, skip_without_redis
 from .test_tasks import REPORT_URL
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
-{{ "" if cookiecutter.use_celery else "\n" }}from .upstream import MODEL, PROVIDER, Status, Text, Upstream
+{{ "" if cookiecutter.use_celery else "\n" }}from .upstream import MODEL, Status, Text, Upstream
 {%- endif %}
 {%- if cookiecutter.use_celery %}
 
@@ -336,7 +336,7 @@ def test_log_lines_carry_the_trace_id(
 
 
 # The semantic conventions' name of this service's provider.
-GEN_AI_SYSTEM = {"azure_openai": "az.ai.openai"}.get(PROVIDER, PROVIDER)
+GEN_AI_SYSTEM = "{{ 'az.ai.openai' if cookiecutter.ai_provider == 'azure_openai' else cookiecutter.ai_provider }}"
 
 
 def ai_spans(spans: list[ReceivedSpan], trace_id: str) -> list[ReceivedSpan]:

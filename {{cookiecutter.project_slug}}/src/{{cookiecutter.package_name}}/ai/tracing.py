@@ -15,9 +15,6 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from .base import ChatRequest, ChatResponse, Provider, StreamChunk, Usage
 
-# The semantic conventions' names for the providers whose name here differs.
-GEN_AI_SYSTEMS = {"azure_openai": "az.ai.openai"}
-
 
 class TracedProvider:
     """A provider whose every call is a `chat {model}` client span."""
@@ -25,7 +22,12 @@ class TracedProvider:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self.name = provider.name
-        self.system = GEN_AI_SYSTEMS.get(provider.name, provider.name)
+{%- if cookiecutter.ai_provider == "azure_openai" %}
+        # As the semantic conventions name the provider (the offline one is "fake").
+        self.system = "az.ai.openai" if provider.name == "azure_openai" else provider.name
+{%- else %}
+        self.system = provider.name  # as the semantic conventions name it (the offline one: fake)
+{%- endif %}
         self.tracer = trace.get_tracer(__name__)
 
     def complete(self, request: ChatRequest) -> ChatResponse:

@@ -26,7 +26,7 @@ FEATURE_DEPENDENCIES: dict[str, set[str]] = {
     "auth": {"flask-jwt-extended", "argon2-cffi", "pyjwt"},
     "anthropic": {"anthropic"},
     "openai_sdk": {"openai"},
-    "celery": {"celery", "kombu", "flower"},
+    "celery": {"celery", "kombu", "flower", "opentelemetry-instrumentation-celery"},
     "playground": {"selenium"},
 }
 # Settings (environment names) that only a feature may define.
@@ -75,6 +75,7 @@ FEATURE_WORDS: dict[str, list[str]] = {
         r"\bai_unavailable\b",
         r"\bai_timeout\b",
         r"\bbudget_exceeded\b",
+        r"\bgen_ai\.",
     ],
     "openai_sdk": [r"openai"],
     "azure_openai": [r"openai", r"azure"],

@@ -38,6 +38,10 @@ keepalive = _int("GUNICORN_KEEPALIVE", 75)
 max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
 
+# Each worker builds its own app after the fork: its database pool and, with tracing on, the
+# thread that exports its spans belong to the process that uses them.
+preload_app = False
+
 # The app writes its own JSON access log line per request; gunicorn's would repeat it.
 accesslog = None
 errorlog = "-"

@@ -26,6 +26,7 @@ from .core.health import init_health
 from .core.migrate import upgrade
 from .core.observability import configure_logging, init_observability
 from .core.settings import APP_VERSION, Settings, load_settings
+from .core.tracing import init_tracing
 from .items import init_app as init_items
 {%- if cookiecutter.use_celery %}
 from .jobs import init_app as init_jobs
@@ -97,6 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> OpenAPI:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app, settings)
+    init_tracing(app)  # before any other before_request hook: every request gets its span
     if settings.migrate_on_start and not _running_db_command():
         upgrade(settings.database_url)
     redis_store.init_app(app, settings)

@@ -17,6 +17,7 @@ from ..core.deploy import add_deploy_check
 from ..core.errors import APIError
 from ..core.health import Check, add_check, add_warm_up
 from ..core.settings import init_feature_settings
+from ..core.tracing import tracing_enabled
 from .api import SSE_DOC, ai_bp, recipes_bp
 from .cli import ai_cli, check_connection
 from .providers import build_provider
@@ -27,7 +28,12 @@ from .warmup import warm_up_sdk
 def init_app(app: OpenAPI) -> None:
     settings = init_feature_settings(app, AISettings)
     # Built now, not on the first call: the SDK's client is ready before any traffic.
-    app.extensions["ai_provider"] = build_provider(settings)
+    provider = build_provider(settings)
+    if tracing_enabled(app):
+        from .tracing import TracedProvider  # imports OpenTelemetry: only when tracing is on
+
+        provider = TracedProvider(provider)
+    app.extensions["ai_provider"] = provider
     app.register_api(ai_bp)
     app.register_api(recipes_bp)
     app.cli.add_command(ai_cli)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import copy_context
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -206,8 +207,9 @@ def _execute(runnable: list[tuple[Step, Tool, BaseModel]], caller: Caller, timeo
     executor = ThreadPoolExecutor(max_workers=len(runnable), thread_name_prefix="ai-tool")
     started = time.perf_counter()
     try:
+        # Each in a copy of this context: a tool's own work (its SQL) joins the request's trace.
         futures = [
-            (step, executor.submit(_run_one, app, tool, arguments, caller))
+            (step, executor.submit(copy_context().run, _run_one, app, tool, arguments, caller))
             for step, tool, arguments in runnable
         ]
         deadline = time.monotonic() + timeout

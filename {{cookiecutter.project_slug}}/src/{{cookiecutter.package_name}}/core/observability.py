@@ -58,6 +58,17 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Filters added at run time (tracing's trace ids): they stay on when logging is set up again.
+_log_filters: list[logging.Filter] = []
+
+
+def add_log_filter(log_filter: logging.Filter) -> None:
+    """Run `log_filter` on every log line from now on."""
+    _log_filters.append(log_filter)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(log_filter)
+
+
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stdout)
     if settings.log_style == "json":
@@ -67,6 +78,8 @@ def configure_logging(settings: Settings) -> None:
             logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
         )
     handler.addFilter(RequestIdFilter())
+    for log_filter in _log_filters:
+        handler.addFilter(log_filter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

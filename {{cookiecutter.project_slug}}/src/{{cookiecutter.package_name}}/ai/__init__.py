@@ -21,6 +21,7 @@ from .api import SSE_DOC, ai_bp, recipes_bp
 from .cli import ai_cli, check_connection
 from .providers import build_provider
 from .settings import AISettings, ai_settings
+from .usage import init_accounting
 from .warmup import warm_up_sdk
 
 
@@ -28,6 +29,7 @@ def init_app(app: OpenAPI) -> None:
     settings = init_feature_settings(app, AISettings)
     # Built now, not on the first call: the SDK's client is ready before any traffic.
     app.extensions["ai_provider"] = build_provider(settings)
+    init_accounting(app, settings.database_url)
     app.register_api(ai_bp)
     app.register_api(recipes_bp)
     app.cli.add_command(ai_cli)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import redis
 from flask import Flask, Request, Response, current_app, g, request
@@ -11,6 +14,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, WindowStats
+from limits.storage import RedisStorage, Storage
+from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
@@ -102,6 +108,43 @@ class RedisClient:
 LIMIT_RETRY_AFTER_HEADER = "X-RateLimit-Retry-After"
 
 
+class FixedWindowInOneTrip(FixedWindowRateLimiter):
+    """flask-limiter's default strategy, the fixed window, in one Redis round trip per request.
+
+    After counting a hit, flask-limiter asks for the window's state (remaining, reset) to write
+    the `X-RateLimit-*` headers: a GET and a TTL, two more round trips. Here the hit's own
+    pipeline also reads the TTL, and the state it saw answers that question."""
+
+    def __init__(self, storage: Storage) -> None:
+        super().__init__(storage)
+        self._seen = threading.local()  # (key, state) of this thread's last hit
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        key = item.key_for(*identifiers)
+        storage = self.storage
+        if isinstance(storage, RedisStorage):
+            connection = cast("redis.Redis", storage.get_connection())
+            pipeline = connection.pipeline(transaction=False)
+            stored_key = storage.prefixed_key(key)
+            storage.lua_incr_expire([stored_key], [item.get_expiry(), cost], client=pipeline)
+            pipeline.ttl(stored_key)
+            count, ttl = pipeline.execute()
+            reset = time.time() + max(int(ttl), 0)
+        else:
+            count = storage.incr(key, item.get_expiry(), amount=cost)
+            reset = storage.get_expiry(key)
+        self._seen.state = (key, WindowStats(reset, max(0, item.amount - int(count))))
+        return int(count) <= item.amount
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        seen: tuple[str, WindowStats] | None = getattr(self._seen, "state", None)
+        if seen is not None and seen[0] == item.key_for(*identifiers):
+            self._seen.state = None
+            return seen[1]
+        stats: WindowStats = super().get_window_stats(item, *identifiers)
+        return stats
+
+
 class AppLimiter(Limiter):
     """flask-limiter's Limiter, with three changes for an app factory and an LLM gateway.
 
@@ -112,6 +155,8 @@ class AppLimiter(Limiter):
       would stamp the reset of the default limit's window on every response, so a provider's
       "retry in 5 s" would reach the client as "retry in 59 s".
     - Whole blueprints can skip it (`skip_blueprint`): the probes.
+    - The fixed window counts a hit and reads its window in one round trip
+      (`FixedWindowInOneTrip`).
     """
 
     skipped_blueprints: frozenset[str] = frozenset()
@@ -135,6 +180,10 @@ class AppLimiter(Limiter):
         app.after_request(_retry_after_for_limited_only)
         super().init_app(app)
         self._storage_dead = False
+        self._limiter = FixedWindowInOneTrip(self.storage)
+        fallback = getattr(self, "_fallback_storage", None)  # set when the fallback is enabled
+        if fallback is not None:
+            self._fallback_limiter = FixedWindowInOneTrip(fallback)
 
 
 def _retry_after_for_limited_only(response: Response) -> Response:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import cast
 
 import redis
@@ -24,14 +25,18 @@ from .settings import Settings
 
 
 class Database:
-    """The SQLModel engine of the current app, and one session per request (closed on teardown).
+    """The SQLModel engine of the current app, and one session per request (closed on teardown),
+    or for a request that only reads, `reader`.
 
     The engine lives in `app.extensions`, so several apps (tests, CLI) never share one.
     """
 
     def init_app(self, app: Flask, settings: Settings) -> None:
         app.extensions["database"] = self
-        app.extensions["database_engine"] = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url)
+        app.extensions["database_engine"] = engine
+        # The same pool, its connections in autocommit while they serve a reader.
+        app.extensions["database_reader"] = engine.execution_options(isolation_level="AUTOCOMMIT")
         app.teardown_appcontext(self._close_session)
 
     @property
@@ -46,6 +51,15 @@ class Database:
         session: Session = g.db_session
         return session
 
+    @property
+    def reader(self) -> Session:
+        """A session for a request that only reads: in autocommit, so a query is one round trip
+        (no BEGIN before it, no ROLLBACK when the session closes). Never write through it."""
+        if "db_reader" not in g:
+            g.db_reader = Session(current_app.extensions["database_reader"])
+        session: Session = g.db_reader
+        return session
+
     @contextmanager
     def new_session(self) -> Iterator[Session]:
         """A session outside any request (CLI, background tasks)."""
@@ -54,9 +68,10 @@ class Database:
 
     @staticmethod
     def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+        for name in ("db_session", "db_reader"):
+            session = g.pop(name, None)
+            if session is not None:
+                session.close()
 
 
 def make_engine(url: str) -> Engine:
@@ -146,7 +161,7 @@ class FixedWindowInOneTrip(FixedWindowRateLimiter):
 
 
 class AppLimiter(Limiter):
-    """flask-limiter's Limiter, with three changes for an app factory and an LLM gateway.
+    """flask-limiter's Limiter, with four changes for an app factory and an LLM gateway.
 
     - Each app it is bound to starts with its storage marked healthy: the limiter object is
       module-level, so a second app in the same process (tests, the CLI) would otherwise inherit
@@ -154,7 +169,7 @@ class AppLimiter(Limiter):
     - `Retry-After` is left alone unless the limiter itself refused the request. flask-limiter
       would stamp the reset of the default limit's window on every response, so a provider's
       "retry in 5 s" would reach the client as "retry in 59 s".
-    - Whole blueprints can skip it (`skip_blueprint`): the probes.
+    - Whole blueprints can skip it (`skip_blueprint`), its check and its headers: the probes.
     - The fixed window counts a hit and reads its window in one round trip
       (`FixedWindowInOneTrip`).
     """
@@ -176,10 +191,22 @@ class AppLimiter(Limiter):
 
     def init_app(self, app: Flask) -> None:
         app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", LIMIT_RETRY_AFTER_HEADER)
-        # Added before the limiter's own hook, so it runs after it: Flask runs the last added first.
-        app.after_request(_retry_after_for_limited_only)
         super().init_app(app)
         self._storage_dead = False
+        # flask-limiter's after_request (the X-RateLimit-* headers), skipped like its check for
+        # the skipped blueprints, then the Retry-After rule: one hook.
+        hooks = app.after_request_funcs[None]
+        index = next(
+            i for i, hook in enumerate(hooks) if isinstance(hook, partial) and hook.args == (self,)
+        )
+        inject_headers = cast("Callable[[Response], Response]", hooks[index])
+
+        def rate_limit_headers(response: Response) -> Response:
+            if request.blueprint in self.skipped_blueprints:
+                return response
+            return _retry_after_for_limited_only(inject_headers(response))
+
+        hooks[index] = rate_limit_headers
         self._limiter = FixedWindowInOneTrip(self.storage)
         fallback = getattr(self, "_fallback_storage", None)  # set when the fallback is enabled
         if fallback is not None:

@@ -138,12 +138,16 @@ class FixedWindowInOneTrip(FixedWindowRateLimiter):
         key = item.key_for(*identifiers)
         storage = self.storage
         if isinstance(storage, RedisStorage):
+            # MULTI/EXEC, sent and answered at once: the window's key starts at 0 with its
+            # expiry if it is new, is counted, and tells its TTL. (No Lua script: a script in
+            # a pipeline costs redis-py a SCRIPT EXISTS round trip first.)
             connection = cast("redis.Redis", storage.get_connection())
-            pipeline = connection.pipeline(transaction=False)
             stored_key = storage.prefixed_key(key)
-            storage.lua_incr_expire([stored_key], [item.get_expiry(), cost], client=pipeline)
+            pipeline = connection.pipeline(transaction=True)
+            pipeline.set(stored_key, 0, ex=item.get_expiry(), nx=True)
+            pipeline.incrby(stored_key, cost)
             pipeline.ttl(stored_key)
-            count, ttl = pipeline.execute()
+            _created, count, ttl = pipeline.execute()
             reset = time.time() + max(int(ttl), 0)
         else:
             count = storage.incr(key, item.get_expiry(), amount=cost)

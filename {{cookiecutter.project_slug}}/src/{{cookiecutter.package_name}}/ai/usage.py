@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -113,20 +114,25 @@ class Settlements:
 
     def __init__(self) -> None:
         self._pending: deque[Callable[[], None]] = deque()
+        self._writing = threading.Lock()
 
     def add(self, write: Callable[[], None]) -> None:
         self._pending.append(write)
 
-    def write(self) -> None:
-        while True:
-            try:
-                write = self._pending.popleft()
-            except IndexError:
-                return
-            try:
-                write()
-            except Exception:  # the response is gone: log, the reservation expires with its lease
-                logger.exception("An AI call's usage could not be recorded")
+    def write(self, *, wait: bool = True) -> None:
+        """Write the pending settlements. With `wait`, first wait for those another thread is
+        writing: a read of the counters must see them. Without, leave them all to that thread.
+        """
+        if not self._writing.acquire(blocking=wait):
+            return
+        try:
+            while self._pending:
+                try:
+                    self._pending.popleft()()
+                except Exception:  # the response is gone: log; the reservation expires
+                    logger.exception("An AI call's usage could not be recorded")
+        finally:
+            self._writing.release()
 
 
 def write_after_response(response: Response) -> Response:
@@ -178,7 +184,8 @@ def reserve(owner: str, estimate: int) -> Reservation:
     crosses the line completes). Reservations older than the previous lease period no longer
     count (see `AIDailyUsage`).
     """
-    settlements().write()  # this app's own calls, before it reads the counters
+    # This app's own settled calls first (the budget row still holds their reservations).
+    settlements().write(wait=False)
     budget = ai_settings().ai_token_budget_daily
     day, period = utc_today(), lease_period()
     engine = accounting_engine()

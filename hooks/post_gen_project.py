@@ -35,6 +35,7 @@ MANIFEST: dict[str, list[str]] = {
     "ai": [
         "src/{package}/ai",
         "migrations/versions/0002_ai_tool_calls.py",
+        "migrations/versions/0003_ai_reservation_lease.py",
         "tests/upstream.py",
         "tests/test_ai.py",
         "tests/test_ai_warm_up.py",

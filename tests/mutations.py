@@ -161,9 +161,16 @@ AI = [
         "a call is refused once today's tokens reach the budget (<, not <=)",
         "ai/usage.py:reserve",
         (
-            "col(AIDailyUsage.tokens) + col(AIDailyUsage.reserved) < budget",
-            "col(AIDailyUsage.tokens) + col(AIDailyUsage.reserved) <= budget",
+            "col(AIDailyUsage.tokens) + reserved + reserved_before < budget",
+            "col(AIDailyUsage.tokens) + reserved + reserved_before <= budget",
         ),
+        tests=("tests/test_ai_budget.py",),
+    ),
+    mutation(
+        "reservations-never-expire",
+        "a reservation its worker never settled stops counting once its lease has passed",
+        "ai/usage.py:reserve",
+        ("current = row >= period", "current = row >= 0"),
         tests=("tests/test_ai_budget.py",),
     ),
     mutation(

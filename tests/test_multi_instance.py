@@ -46,7 +46,8 @@ pytestmark = pytest.mark.variants
 
 VARIANT = {"ai_provider": "openai", "use_auth": True, "use_celery": True, "use_nginx": True}
 PACKAGE = "llm_service"
-REDIS_DB = 9  # the variants use 1-8
+# The variants use 1-8 by default; two runs on one machine each need their own.
+REDIS_DB = int(os.environ.get("MULTI_INSTANCE_REDIS_DB", "9"))
 CI = os.environ.get("CI", "").lower() == "true"
 START_WAIT = 60.0
 RATE_LIMIT = 10  # RATE_LIMIT_DEFAULT per minute and client address

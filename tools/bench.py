@@ -15,6 +15,7 @@ processes (wrk when installed, else a keep-alive http.client generator). Measure
 - one worker's resident memory after warm-up.
 
     python tools/bench.py [--duration 5] [--connections 16] [--samples 300] [--report FILE]
+    python tools/bench.py --quick    # CI's shorter run (about two minutes)
 
 A report, not a gate: figures swing by a third between runs on a shared machine. Targets are
 listed in TARGETS; `--fail` exits 1 when one is missed.
@@ -1061,6 +1062,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--fail", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI's report: 2 rounds of 2 s, 150 AI and 30 SSE samples, no profiles",
+    )
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--python", default=sys.executable)
@@ -1075,6 +1081,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--latency", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.rounds, args.samples, args.sse_samples = 2.0, 2, 150, 30
+        args.no_profile = True
 
     if args.upstream:
         serve_upstream(args.upstream)

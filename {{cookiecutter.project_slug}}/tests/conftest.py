@@ -130,7 +130,9 @@ def make_app(database_url: str, test_settings: dict[str, Any]) -> Iterator[Calla
 
     yield factory
     for app in apps:
-        app.extensions["database_engine"].dispose()
+        for extension in app.extensions.values():
+            if isinstance(extension, Engine):  # the app's and any feature's own
+                extension.dispose()
         client = app.extensions.get("redis_client")
         if client is not None:
             client.close()

@@ -27,6 +27,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import Engine
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from {{ cookiecutter.package_name }} import create_app
@@ -81,7 +82,9 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self.app.extensions["database_engine"].dispose()
+        for extension in self.app.extensions.values():
+            if isinstance(extension, Engine):  # the app's and any feature's own
+                extension.dispose()
         client = self.app.extensions.get("redis_client")
         if client is not None:
             client.close()

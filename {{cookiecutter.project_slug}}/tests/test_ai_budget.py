@@ -1,5 +1,6 @@
 """The daily token budget at its edge: the call that reaches it completes, the next one is
-refused until the next UTC midnight, and the refusal says how long that is."""
+refused until the next UTC midnight, and the refusal says how long that is. A call whose worker
+died before settling holds the budget only until its reservation's lease has passed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
+
+from {{ cookiecutter.package_name }}.ai import usage
 
 from .upstream import Upstream, json_body
 
@@ -76,3 +79,35 @@ def test_budget_exceeded_says_the_seconds_to_the_next_utc_midnight(
     retry_after = int(refused.headers["Retry-After"])
     assert min(before, after) - 5 <= retry_after <= max(before, after) + 5
     assert body["details"]["resets_in_seconds"] == retry_after
+
+
+def test_a_reservation_left_by_a_dead_worker_stops_counting_once_its_lease_has_passed(
+    make_ai_app: Callable[..., OpenAPI],
+    upstream: Upstream,
+    ai_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    period = usage.lease_period()
+    monkeypatch.setattr(usage, "lease_period", lambda: period)  # the clock, by lease periods
+    client = make_ai_app(ai_token_budget_daily=100).test_client()
+    with monkeypatch.context() as dying:
+        # The worker is killed between the upstream's answer and the settlement: the call's
+        # reservation (prompt + max_tokens, the whole budget) is never released.
+        dying.setattr(usage, "settle", lambda reservation, record: reservation.used)
+        big = {**HELLO, "max_tokens": 100}
+        killed = client.post("/api/v1/ai/complete", json=big, headers=ai_headers)
+    held = post(client, "complete", ai_headers)
+    monkeypatch.setattr(usage, "lease_period", lambda: period + 1)
+    still_held = post(client, "complete", ai_headers)
+    monkeypatch.setattr(usage, "lease_period", lambda: period + 2)
+    freed = post(client, "complete", ai_headers)
+
+    assert killed.status_code == 200, killed.json
+    # Counted in its own lease period and the next (no call in flight takes that long) ...
+    assert [held.status_code, still_held.status_code] == [429, 429]
+    assert json_body(held)["code"] == "budget_exceeded"
+    # ... and no longer after them.
+    assert freed.status_code == 200, freed.json
+    assert len(upstream.requests) == 2
+    usage_now = json_body(client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
+    assert usage_now["today_tokens"] == HELLO_TOKENS  # the dead call was never counted

@@ -9,6 +9,7 @@ skip, except under CI=true, where a missing service fails the run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from .core_fixtures import SignIn
 from .relay import Relay
 
 ITEMS = "/api/v1/items"
+DAY = 24 * 60 * 60
 
 # Calls that all need the database: each answers 503 service_unavailable while it is away.
 DATABASE_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -131,6 +133,24 @@ def test_probes_are_never_rate_limited(make_app: Callable[..., OpenAPI], sign_in
     headers = sign_in(app)
     statuses = [client.get(ITEMS, headers=headers).status_code for _ in range(3)]
     assert statuses[-1] == 429  # the limit itself is in force elsewhere
+
+
+def test_rate_limit_headers_count_down_to_the_refusal(
+    make_app: Callable[..., OpenAPI], sign_in: SignIn
+) -> None:
+    app = make_app(rate_limit_default="3 per day")
+    client = app.test_client()
+    headers = sign_in(app)
+    started = time.time()
+    responses = [client.get(ITEMS, headers=headers) for _ in range(4)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert [r.headers["X-RateLimit-Limit"] for r in responses] == ["3"] * 4
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["2", "1", "0", "0"]
+    for response in responses:  # the window opened by the first request: a day from then
+        reset = int(response.headers["X-RateLimit-Reset"])
+        assert started + DAY - 5 <= reset <= time.time() + DAY + 5
+    assert 0 < int(responses[-1].headers["Retry-After"]) <= DAY
 
 
 # --- hostile input --------------------------------------------------------------------------

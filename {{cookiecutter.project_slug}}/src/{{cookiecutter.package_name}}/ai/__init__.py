@@ -22,6 +22,7 @@ from .api import SSE_DOC, ai_bp, recipes_bp
 from .cli import ai_cli, check_connection
 from .providers import build_provider
 from .settings import AISettings, ai_settings
+from .usage import init_accounting
 from .warmup import warm_up_sdk
 
 
@@ -34,6 +35,7 @@ def init_app(app: OpenAPI) -> None:
 
         provider = TracedProvider(provider)
     app.extensions["ai_provider"] = provider
+    init_accounting(app, settings.database_url)
     app.register_api(ai_bp)
     app.register_api(recipes_bp)
     app.cli.add_command(ai_cli)

@@ -36,10 +36,13 @@ from .models import (
 from .recipes import generate_recipe
 from .streaming import open_stream
 from .tools import registered
-from .usage import enforce_rate_limit, usage_summary
+from .usage import enforce_rate_limit, usage_summary, write_after_response
 
 ai_bp = api_blueprint("ai", __name__, writes=True)
 recipes_bp = api_blueprint("recipes", __name__)
+# The calls' usage is written once their responses are out.
+ai_bp.after_request(write_after_response)
+recipes_bp.after_request(write_after_response)
 
 AI_ERRORS: dict[str | int, Any] = {502: ErrorEnvelope, 503: ErrorEnvelope, 504: ErrorEnvelope}
 SSE_DOC = {

@@ -44,8 +44,12 @@ class AIUsage(SQLModel, table=True):
 
 
 class AIDailyUsage(SQLModel, table=True):
-    """Tokens per owner and UTC day; `reserved` holds calls in flight so that concurrent calls
-    cannot all pass the budget check at once."""
+    """Tokens per owner and UTC day, and the reservations of the calls in flight, so that
+    concurrent calls cannot all pass the budget check at once.
+
+    Reservations are kept per lease period (`ai/usage.py`): `reserved` those made in period
+    `lease`, `reserved_before` those of the period before. Older ones no longer count, so a
+    reservation whose worker died before settling it stops holding the budget."""
 
     __tablename__ = "ai_daily_usage"
 
@@ -54,6 +58,8 @@ class AIDailyUsage(SQLModel, table=True):
     # 64-bit: a budget may allow more tokens a day than a 32-bit column holds.
     tokens: int = Field(default=0, sa_type=BigInteger)
     reserved: int = Field(default=0, sa_type=BigInteger)
+    reserved_before: int = Field(default=0, sa_type=BigInteger)
+    lease: int = Field(default=0, sa_type=BigInteger)
     requests: int = 0
 
 

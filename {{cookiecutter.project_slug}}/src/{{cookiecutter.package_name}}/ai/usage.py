@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
+from flask import Flask, Response, current_app, has_request_context
 from limits import parse
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Engine, Row, case, create_engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from ..core.errors import RateLimited
@@ -30,6 +34,15 @@ HIGH_USAGE_RATIO = 0.8  # warn once a caller has used this share of the daily bu
 
 
 # -- budget --------------------------------------------------------------------------------------
+#
+# Every AI call reserves its estimate before it starts and settles (releases the reservation,
+# counts the tokens, stores the record) when it ends: one statement each, on connections in
+# autocommit mode. A request's settlement is written once its response has been sent, so it
+# adds nothing to the caller's wait; the budget row keeps the reservation until then.
+
+# A reservation counts for this long at least, twice as long at most, unless settled earlier:
+# longer than any call takes, so that only a reservation whose worker died stops counting.
+RESERVATION_LEASE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,8 @@ class Reservation:
     owner: str
     day: date
     tokens: int
+    lease: int = 0  # the lease period it is counted in
+    used: int = 0  # the owner's tokens of the day when it was made
 
 
 def utc_today() -> date:
@@ -49,24 +64,99 @@ def seconds_to_midnight() -> int:
     return max(1, math.ceil((midnight - now).total_seconds()))
 
 
-def _insert(connection: Connection) -> Any:
+def lease_period() -> int:
+    return int(time.time() // RESERVATION_LEASE_SECONDS)
+
+
+def _insert(engine: Engine) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
-    return postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    return postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
 
-@contextmanager
-def _counting() -> Iterator[Connection]:
-    """A transaction on the usage counters.
+def init_accounting(app: Flask, database_url: str) -> None:
+    """The accounting's own engine and the settlements waiting for their response to be sent.
 
-    Two of them sit on the path of every AI call (reserve before, settle after), so on
-    PostgreSQL their commits do not wait for the write-ahead log to reach the disk
-    (`synchronous_commit` off for these transactions only). The counters stay consistent; a
-    crash of the database server itself could lose the last fraction of a second of counts.
+    On PostgreSQL: autocommit (each statement commits on its own, no BEGIN or COMMIT round
+    trips) and `synchronous_commit` off (a commit does not wait for the write-ahead log to
+    reach the disk; a crash of the database server itself could lose the last fraction of a
+    second of counts). No pre-ping: a connection the server dropped fails its statement, which
+    is tried once more on a new one.
     """
-    with db.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        yield connection
+    main: Engine = app.extensions["database_engine"]
+    if main.dialect.name == "postgresql":
+        engine = create_engine(
+            database_url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=2,
+            max_overflow=8,
+            connect_args={"connect_timeout": 3, "options": "-c synchronous_commit=off"},
+        )
+    else:
+        engine = main
+    app.extensions["ai_accounting_engine"] = engine
+    app.extensions["ai_settlements"] = Settlements()
+
+
+def accounting_engine() -> Engine:
+    engine: Engine = current_app.extensions["ai_accounting_engine"]
+    return engine
+
+
+def settlements() -> Settlements:
+    pending: Settlements = current_app.extensions["ai_settlements"]
+    return pending
+
+
+class Settlements:
+    """Settlements of requests whose responses are on their way: written when the response has
+    been sent (`write_after_response`), or before this app next reads the counters, whichever
+    comes first, so that a caller always sees its own calls counted."""
+
+    def __init__(self) -> None:
+        self._pending: deque[Callable[[], None]] = deque()
+        self._writing = threading.Lock()
+
+    def add(self, write: Callable[[], None]) -> None:
+        self._pending.append(write)
+
+    def write(self, *, wait: bool = True) -> None:
+        """Write the pending settlements. With `wait`, first wait for those another thread is
+        writing: a read of the counters must see them. Without, leave them all to that thread.
+        """
+        if not self._writing.acquire(blocking=wait):
+            return
+        try:
+            while self._pending:
+                try:
+                    self._pending.popleft()()
+                except Exception:  # the response is gone: log; the reservation expires
+                    logger.exception("An AI call's usage could not be recorded")
+        finally:
+            self._writing.release()
+
+
+def write_after_response(response: Response) -> Response:
+    """after_request of the AI routes: once the response has been sent (the whole stream, for
+    server-sent events), write its settlements."""
+    response.call_on_close(settlements().write)
+    return response
+
+
+def _execute(engine: Engine, statement: Any) -> Row[Any] | None:
+    """One statement in autocommit; once more on a new connection if the server dropped the
+    pooled one. (A reservation whose reply was lost with the connection expires with its lease.)
+    """
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as connection:
+                result = connection.execute(statement)
+                row = result.first() if result.returns_rows else None
+                connection.commit()  # a no-op in autocommit; commits on SQLite
+                return row
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    return None  # not reached
 
 
 def budget_exceeded() -> BudgetExceeded:
@@ -91,25 +181,44 @@ def reserve(owner: str, estimate: int) -> Reservation:
     The check and the reservation are one statement (an upsert whose update is conditional), so
     concurrent calls see each other's reservations: a burst cannot all slip in under the line. A
     lone call is refused only when the tokens already used reach the budget (the call that
-    crosses the line completes).
+    crosses the line completes). Reservations older than the previous lease period no longer
+    count (see `AIDailyUsage`).
     """
+    # This app's own settled calls first (the budget row still holds their reservations).
+    settlements().write(wait=False)
     budget = ai_settings().ai_token_budget_daily
-    day = utc_today()
-    with _counting() as connection:
-        insert = _insert(connection)(AIDailyUsage).values(
-            owner=owner, day=day, tokens=0, reserved=estimate, requests=0
-        )
-        statement = insert.on_conflict_do_update(
-            index_elements=[col(AIDailyUsage.owner), col(AIDailyUsage.day)],
-            set_={"reserved": col(AIDailyUsage.reserved) + insert.excluded.reserved},
-            where=(col(AIDailyUsage.tokens) + col(AIDailyUsage.reserved) < budget)
-            if budget
-            else None,
-        ).returning(col(AIDailyUsage.owner))
-        admitted = connection.execute(statement).first() is not None
-    if not admitted:
+    day, period = utc_today(), lease_period()
+    engine = accounting_engine()
+    row = col(AIDailyUsage.lease)
+    current = row >= period  # another instance's clock may be a little ahead
+    reserved = case((current, col(AIDailyUsage.reserved)), else_=0)
+    reserved_before = case(
+        (current, col(AIDailyUsage.reserved_before)),
+        (row == period - 1, col(AIDailyUsage.reserved)),
+        else_=0,
+    )
+    insert = _insert(engine)(AIDailyUsage).values(
+        owner=owner,
+        day=day,
+        tokens=0,
+        reserved=estimate,
+        reserved_before=0,
+        lease=period,
+        requests=0,
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=[col(AIDailyUsage.owner), col(AIDailyUsage.day)],
+        set_={
+            "reserved": reserved + estimate,
+            "reserved_before": reserved_before,
+            "lease": case((current, row), else_=period),
+        },
+        where=(col(AIDailyUsage.tokens) + reserved + reserved_before < budget) if budget else None,
+    ).returning(col(AIDailyUsage.tokens), col(AIDailyUsage.lease))
+    admitted = _execute(engine, statement)
+    if admitted is None:
         raise budget_exceeded()
-    return Reservation(owner, day, estimate)
+    return Reservation(owner, day, estimate, lease=admitted.lease, used=admitted.tokens)
 
 
 @dataclass
@@ -126,10 +235,12 @@ class UsageRecord:
 
 
 def settle(reservation: Reservation, record: UsageRecord) -> int:
-    """Release the reservation, count the tokens, store the record. Returns today's tokens.
+    """Release the reservation, count the tokens, store the record. Returns today's tokens
+    (those counted when the call was admitted, and its own).
 
-    A record whose `request_id` is already stored (a re-delivered background job) is not
-    counted twice.
+    During a request this is written once the response has been sent; elsewhere (a worker's
+    job) at once. A record whose `request_id` is already stored (a re-delivered background job)
+    is not counted twice.
     """
     tokens = record.prompt_tokens + record.completion_tokens
     row = {
@@ -146,28 +257,65 @@ def settle(reservation: Reservation, record: UsageRecord) -> int:
         "latency_ms": round(record.latency_ms, 2),
         "created_at": datetime.now(UTC),
     }
-    with _counting() as connection:
-        stored = connection.execute(
-            _insert(connection)(AIUsage)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=[col(AIUsage.request_id)])
-            .returning(col(AIUsage.id))
-        ).first()
-        counted = stored is not None
-        today: int = connection.execute(
+    write = partial(_write_settlement, accounting_engine(), reservation, row)
+    if has_request_context():
+        settlements().add(write)
+    else:
+        write()
+    return reservation.used + tokens
+
+
+def _write_settlement(engine: Engine, reservation: Reservation, row: dict[str, Any]) -> None:
+    stored = (
+        _insert(engine)(AIUsage)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=[col(AIUsage.request_id)])
+        .returning(col(AIUsage.total_tokens))
+    )
+    lease = col(AIDailyUsage.lease)
+    release = {
+        # The reservation is in the bucket of its period, if that is still kept.
+        "reserved": case(
+            (lease == reservation.lease, col(AIDailyUsage.reserved) - reservation.tokens),
+            else_=col(AIDailyUsage.reserved),
+        ),
+        "reserved_before": case(
+            (
+                lease == reservation.lease + 1,
+                col(AIDailyUsage.reserved_before) - reservation.tokens,
+            ),
+            else_=col(AIDailyUsage.reserved_before),
+        ),
+    }
+    day = (col(AIDailyUsage.owner) == reservation.owner, col(AIDailyUsage.day) == reservation.day)
+    if engine.dialect.name == "postgresql":
+        # One statement: the record's insert is a CTE the counters' update reads.
+        counted = stored.cte("stored")
+        _execute(
+            engine,
             update(AIDailyUsage)
-            .where(
-                col(AIDailyUsage.owner) == reservation.owner,
-                col(AIDailyUsage.day) == reservation.day,
-            )
+            .where(*day)
             .values(
-                reserved=col(AIDailyUsage.reserved) - reservation.tokens,
-                tokens=col(AIDailyUsage.tokens) + (tokens if counted else 0),
-                requests=col(AIDailyUsage.requests) + (1 if counted else 0),
+                **release,
+                tokens=col(AIDailyUsage.tokens)
+                + select(func.coalesce(func.sum(counted.c.total_tokens), 0)).scalar_subquery(),
+                requests=col(AIDailyUsage.requests)
+                + select(func.count()).select_from(counted).scalar_subquery(),
+            ),
+        )
+        return
+    with engine.begin() as connection:  # SQLite: no writes in a CTE
+        is_new = connection.execute(stored).first() is not None
+        total = row["total_tokens"] if is_new else 0
+        connection.execute(
+            update(AIDailyUsage)
+            .where(*day)
+            .values(
+                **release,
+                tokens=col(AIDailyUsage.tokens) + total,
+                requests=col(AIDailyUsage.requests) + int(is_new),
             )
-            .returning(col(AIDailyUsage.tokens))
-        ).scalar_one()
-    return today
+        )
 
 
 def high_usage(today_tokens: int) -> bool:
@@ -176,6 +324,7 @@ def high_usage(today_tokens: int) -> bool:
 
 
 def usage_summary(owner: str) -> UsageSummary:
+    settlements().write()  # this app's own calls, before it reads the counters
     budget = ai_settings().ai_token_budget_daily
     with db.engine.connect() as connection:
         requests, tokens = connection.execute(
@@ -200,6 +349,7 @@ def usage_summary(owner: str) -> UsageSummary:
 
 def usage_stats() -> dict[str, Any]:
     """Totals for `flask ai show-stats`: every owner, by model and status."""
+    settlements().write()
     with db.engine.connect() as connection:
         rows = connection.execute(
             select(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
+from typing import cast
 
 import redis
 from flask import Flask, Request, Response, current_app, g, request
@@ -11,6 +15,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, WindowStats
+from limits.storage import RedisStorage, Storage
+from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine, event
 from sqlmodel import Session, create_engine
 
@@ -18,14 +25,18 @@ from .settings import Settings
 
 
 class Database:
-    """The SQLModel engine of the current app, and one session per request (closed on teardown).
+    """The SQLModel engine of the current app, and one session per request (closed on teardown),
+    or for a request that only reads, `reader`.
 
     The engine lives in `app.extensions`, so several apps (tests, CLI) never share one.
     """
 
     def init_app(self, app: Flask, settings: Settings) -> None:
         app.extensions["database"] = self
-        app.extensions["database_engine"] = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url)
+        app.extensions["database_engine"] = engine
+        # The same pool, its connections in autocommit while they serve a reader.
+        app.extensions["database_reader"] = engine.execution_options(isolation_level="AUTOCOMMIT")
         app.teardown_appcontext(self._close_session)
 
     @property
@@ -40,6 +51,15 @@ class Database:
         session: Session = g.db_session
         return session
 
+    @property
+    def reader(self) -> Session:
+        """A session for a request that only reads: in autocommit, so a query is one round trip
+        (no BEGIN before it, no ROLLBACK when the session closes). Never write through it."""
+        if "db_reader" not in g:
+            g.db_reader = Session(current_app.extensions["database_reader"])
+        session: Session = g.db_reader
+        return session
+
     @contextmanager
     def new_session(self) -> Iterator[Session]:
         """A session outside any request (CLI, background tasks)."""
@@ -48,9 +68,10 @@ class Database:
 
     @staticmethod
     def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+        for name in ("db_session", "db_reader"):
+            session = g.pop(name, None)
+            if session is not None:
+                session.close()
 
 
 def make_engine(url: str) -> Engine:
@@ -102,8 +123,49 @@ class RedisClient:
 LIMIT_RETRY_AFTER_HEADER = "X-RateLimit-Retry-After"
 
 
+class FixedWindowInOneTrip(FixedWindowRateLimiter):
+    """flask-limiter's default strategy, the fixed window, in one Redis round trip per request.
+
+    After counting a hit, flask-limiter asks for the window's state (remaining, reset) to write
+    the `X-RateLimit-*` headers: a GET and a TTL, two more round trips. Here the hit's own
+    pipeline also reads the TTL, and the state it saw answers that question."""
+
+    def __init__(self, storage: Storage) -> None:
+        super().__init__(storage)
+        self._seen = threading.local()  # (key, state) of this thread's last hit
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        key = item.key_for(*identifiers)
+        storage = self.storage
+        if isinstance(storage, RedisStorage):
+            # MULTI/EXEC, sent and answered at once: the window's key starts at 0 with its
+            # expiry if it is new, is counted, and tells its TTL. (No Lua script: a script in
+            # a pipeline costs redis-py a SCRIPT EXISTS round trip first.)
+            connection = cast("redis.Redis", storage.get_connection())
+            stored_key = storage.prefixed_key(key)
+            pipeline = connection.pipeline(transaction=True)
+            pipeline.set(stored_key, 0, ex=item.get_expiry(), nx=True)
+            pipeline.incrby(stored_key, cost)
+            pipeline.ttl(stored_key)
+            _created, count, ttl = pipeline.execute()
+            reset = time.time() + max(int(ttl), 0)
+        else:
+            count = storage.incr(key, item.get_expiry(), amount=cost)
+            reset = storage.get_expiry(key)
+        self._seen.state = (key, WindowStats(reset, max(0, item.amount - int(count))))
+        return int(count) <= item.amount
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        seen: tuple[str, WindowStats] | None = getattr(self._seen, "state", None)
+        if seen is not None and seen[0] == item.key_for(*identifiers):
+            self._seen.state = None
+            return seen[1]
+        stats: WindowStats = super().get_window_stats(item, *identifiers)
+        return stats
+
+
 class AppLimiter(Limiter):
-    """flask-limiter's Limiter, with three changes for an app factory and an LLM gateway.
+    """flask-limiter's Limiter, with four changes for an app factory and an LLM gateway.
 
     - Each app it is bound to starts with its storage marked healthy: the limiter object is
       module-level, so a second app in the same process (tests, the CLI) would otherwise inherit
@@ -111,7 +173,9 @@ class AppLimiter(Limiter):
     - `Retry-After` is left alone unless the limiter itself refused the request. flask-limiter
       would stamp the reset of the default limit's window on every response, so a provider's
       "retry in 5 s" would reach the client as "retry in 59 s".
-    - Whole blueprints can skip it (`skip_blueprint`): the probes.
+    - Whole blueprints can skip it (`skip_blueprint`), its check and its headers: the probes.
+    - The fixed window counts a hit and reads its window in one round trip
+      (`FixedWindowInOneTrip`).
     """
 
     skipped_blueprints: frozenset[str] = frozenset()
@@ -131,10 +195,26 @@ class AppLimiter(Limiter):
 
     def init_app(self, app: Flask) -> None:
         app.config.setdefault("RATELIMIT_HEADER_RETRY_AFTER", LIMIT_RETRY_AFTER_HEADER)
-        # Added before the limiter's own hook, so it runs after it: Flask runs the last added first.
-        app.after_request(_retry_after_for_limited_only)
         super().init_app(app)
         self._storage_dead = False
+        # flask-limiter's after_request (the X-RateLimit-* headers), skipped like its check for
+        # the skipped blueprints, then the Retry-After rule: one hook.
+        hooks = app.after_request_funcs[None]
+        index = next(
+            i for i, hook in enumerate(hooks) if isinstance(hook, partial) and hook.args == (self,)
+        )
+        inject_headers = cast("Callable[[Response], Response]", hooks[index])
+
+        def rate_limit_headers(response: Response) -> Response:
+            if request.blueprint in self.skipped_blueprints:
+                return response
+            return _retry_after_for_limited_only(inject_headers(response))
+
+        hooks[index] = rate_limit_headers
+        self._limiter = FixedWindowInOneTrip(self.storage)
+        fallback = getattr(self, "_fallback_storage", None)  # set when the fallback is enabled
+        if fallback is not None:
+            self._fallback_limiter = FixedWindowInOneTrip(fallback)
 
 
 def _retry_after_for_limited_only(response: Response) -> Response:

@@ -43,7 +43,7 @@ def list_items(query: ItemQuery, caller: Caller) -> ItemPage:
     sort_column = col(getattr(Item, query.sort))
     ordering = sort_column.asc() if query.order == "asc" else sort_column.desc()
     return paginate(
-        db.session, Item, conditions, query, ItemOut.model_validate, [ordering, col(Item.id).asc()]
+        db.reader, Item, conditions, query, ItemOut.model_validate, [ordering, col(Item.id).asc()]
     )
 
 

@@ -2,7 +2,7 @@
 OTLP/HTTP to a receiver here, which decodes them as a collector would; unset, nothing traces.
 
 The traced service runs in processes of its own, as in production: gunicorn's worker builds the
-app (and its tracer provider) after the fork.{% if cookiecutter.use_celery %} A Celery worker continues the traces of the jobs.{% endif %}
+app (and its tracer provider) after the fork.
 A tracer provider is set once per process, and the other tests' apps must not trace. The service
 exports every 50 ms (OTEL_BSP_SCHEDULE_DELAY); the tests wait for the spans they expect.
 """

@@ -62,6 +62,10 @@ def celery_config(settings: JobsSettings) -> dict[str, Any]:
             # Look for abandoned jobs often enough to honour a short visibility timeout.
             "unacked_restore_interval": min(10, settings.celery_visibility_timeout),
             "unacked_restore_throttle": 1,
+            # Workers take turns at that search under a Redis lock. A worker that dies holding
+            # it (kill -9 mid-search) must not stop the others from handing its job out again
+            # for kombu's default five minutes: the lock lapses as soon as the job may return.
+            "unacked_mutex_expire": min(300, settings.celery_visibility_timeout),
         },
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 3,

@@ -10,6 +10,7 @@ Each feature brings its own fixtures in a module of its own, listed in `pytest_p
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,24 +119,76 @@ def _clean_services(database_engine: Engine, redis_client: redis.Redis | None) -
         redis_client.flushdb()
 
 
-@pytest.fixture
-def make_app(database_url: str, test_settings: dict[str, Any]) -> Iterator[Callable[..., OpenAPI]]:
-    """make_app(**overrides) -> an app on the test database with these settings changed."""
-    apps: list[OpenAPI] = []
+def dispose(app: OpenAPI) -> None:
+    """Close the connections an app holds: its engines (the app's and any feature's) and Redis."""
+    for extension in app.extensions.values():
+        if isinstance(extension, Engine):
+            extension.dispose()
+    client = app.extensions.get("redis_client")
+    if client is not None:
+        client.close()
 
-    def factory(**overrides: Any) -> OpenAPI:
-        app = create_app({**test_settings, "database_url": database_url, **overrides})
-        apps.append(app)
+
+class LastApp:
+    """The app of the test before, handed to the next test that asks for the same settings.
+
+    Building an app (its routes compiled, its settings read, its clients set up) costs tens of
+    milliseconds, and most tests want one with the settings of the test before. With services,
+    what an app keeps between requests lives in the database and Redis, which every test empties
+    first (`_clean_services`), so such a test can have the same app. Without them, the in-memory
+    fallbacks (rate-limit counters, caches) would carry over: every test gets a new app. Only
+    the last app is kept, so that what binds to one app at a time (the rate limiter) is always
+    bound to the app in use.
+    """
+
+    def __init__(self, reuse: bool) -> None:
+        self.reuse = reuse
+        self.key: str | None = None
+        self.app: OpenAPI | None = None
+
+    def get(self, config: dict[str, Any], fresh: bool, used: list[OpenAPI]) -> OpenAPI:
+        key = json.dumps(config, sort_keys=True, default=repr)
+        if self.reuse and not fresh and self.app is not None and key == self.key:
+            app = self.app
+        else:
+            app = create_app(config)
+            if self.app is not None and self.app not in used:
+                used.append(self.app)  # disposed when this test ends
+            self.key, self.app = (None, None) if fresh else (key, app)
+        if app not in used:
+            used.append(app)
         return app
 
+
+@pytest.fixture(scope="session")
+def last_app() -> Iterator[LastApp]:
+    last = LastApp(reuse=TEST_REDIS_URL is not None)
+    yield last
+    if last.app is not None:
+        dispose(last.app)
+
+
+@pytest.fixture
+def make_app(
+    database_url: str,
+    test_settings: dict[str, Any],
+    last_app: LastApp,
+    finish_app_work: list[Callable[[OpenAPI], None]],
+) -> Iterator[Callable[..., OpenAPI]]:
+    """make_app(**overrides) -> an app on the test database with these settings changed;
+    make_app(fresh=True, ...) -> one that no other test has used or will use (to add routes)."""
+    used: list[OpenAPI] = []
+
+    def factory(*, fresh: bool = False, **overrides: Any) -> OpenAPI:
+        config = {**test_settings, "database_url": database_url, **overrides}
+        return last_app.get(config, fresh, used)
+
     yield factory
-    for app in apps:
-        for extension in app.extensions.values():
-            if isinstance(extension, Engine):  # the app's and any feature's own
-                extension.dispose()
-        client = app.extensions.get("redis_client")
-        if client is not None:
-            client.close()
+    for app in used:
+        for finish in finish_app_work:
+            finish(app)
+        if app is not last_app.app:
+            dispose(app)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ conftest.py itself would win over every plugin's, so these cannot live there.
 - `test_settings`: the settings every test app starts from.
 - `service_settings`: what the service processes that tests start (gunicorn, a worker) run with
   beyond `test_settings`; the AI feature points them at its stub provider.
+- `finish_app_work`: what an app still owes once a test is over (a feature adds its part).
 - `sign_in(app)`: the headers of a new caller of `app` who may write; `headers`: one for `app`.
   Tests act through them whether or not the service has users.
 """
@@ -42,6 +43,13 @@ def test_settings() -> dict[str, Any]:
 def service_settings() -> dict[str, Any]:
     """Settings of the service processes the tests start, beyond `test_settings`."""
     return {}
+
+
+@pytest.fixture(scope="session")
+def finish_app_work() -> list[Callable[[OpenAPI], None]]:
+    """What an app still has to do once a test is over, done before the next test starts:
+    that test may get the same app (tests/conftest.py, `LastApp`)."""
+    return []
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def test_unknown_route_and_method(client: FlaskClient) -> None:
 
 
 def test_unexpected_errors_hide_the_details(make_app: Callable[..., OpenAPI]) -> None:
-    app = make_app()
+    app = make_app(fresh=True)
 
     def explode() -> str:
         raise RuntimeError("secret internals")

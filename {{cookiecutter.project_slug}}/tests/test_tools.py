@@ -403,7 +403,7 @@ def test_tool_calls_are_counted_by_tool_and_outcome(
     [
         (Status(500, "upstream broke"), 502, "ai_provider_error"),
         (Status(429, "slow down", headers={"retry-after": "1"}), 503, "ai_unavailable"),
-        (Text("Too late.", delay=0.8), 504, "ai_timeout"),
+        (Text("Too late.", delay=2.0), 504, "ai_timeout"),
     ],
 )
 def test_the_provider_failing_mid_loop_keeps_the_finished_usage(
@@ -414,7 +414,7 @@ def test_the_provider_failing_mid_loop_keeps_the_finished_usage(
     status: int,
     code: str,
 ) -> None:
-    client = make_ai_app(ai_max_retries=0, ai_timeout=0.4).test_client()
+    client = make_ai_app(ai_max_retries=0, ai_timeout=1.0).test_client()
     first = ToolUse([Call("current_time", {})], prompt_tokens=10, completion_tokens=5)
     upstream.queue(first, failure)
 

@@ -23,6 +23,8 @@ from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from werkzeug.test import TestResponse
 
+from {{ cookiecutter.package_name }}.ai.usage import settlements
+
 from .core_fixtures import SignIn
 
 PROVIDER = "{{ cookiecutter.ai_provider }}"
@@ -522,6 +524,20 @@ def service_settings(service_settings: dict[str, Any], upstream_server: Upstream
         "ai_max_retries": 0,
         "playground_enabled": True,
     }
+
+
+def write_settlements(app: OpenAPI) -> None:
+    with app.app_context():
+        settlements().write()
+
+
+@pytest.fixture(scope="session")
+def finish_app_work(
+    finish_app_work: list[Callable[[OpenAPI], None]],
+) -> list[Callable[[OpenAPI], None]]:
+    """The usage of AI calls whose responses the test client left open is written when the test
+    ends, not in the next one (which may get the same app) after its tables were emptied."""
+    return [*finish_app_work, write_settlements]
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ def variant_args(posargs: list[str]) -> tuple[bool, list[str], list[str]]:
 
 @nox.session
 def variants(session: nox.Session) -> None:
-    """Install each of the 40 runtime variants and run its own ruff, mypy and pytest against
+    """Install each of the 72 runtime variants and run its own ruff, mypy and pytest against
     PostgreSQL and Redis on 127.0.0.1 (each variant gets its own database).
     `-- --list-json` prints the variants (id, label, deps) as JSON for CI matrices;
     `-- --only ID` runs that one variant (repeatable)."""
@@ -93,6 +93,7 @@ def variants(session: nox.Session) -> None:
     if unknown:
         session.error(f"no such variant: {', '.join(unknown)} (`nox -s variants -- --list-json`)")
     session.install(*TEST_REQUIREMENTS, "psycopg[binary]", "redis")
+    ensure_pgvector(session)
     if only:
         selected = [f"tests/test_variants.py::test_variant[{variant_id}]" for variant_id in only]
         workers = "0" if len(selected) == 1 else str(min(len(selected), int(cores()) + 1))
@@ -112,6 +113,29 @@ def variants(session: nox.Session) -> None:
         "tests/test_variants.py",
         *rest,
     )
+
+
+VECTOR_AVAILABLE = (
+    "import os, sys, psycopg; url = os.environ.get('VARIANTS_ADMIN_DATABASE_URL', "
+    "'postgresql://postgres@127.0.0.1:5432/postgres'); "
+    "row = psycopg.connect(url, connect_timeout=3).execute("
+    "\"SELECT 1 FROM pg_available_extensions WHERE name = 'vector'\").fetchone(); "
+    "sys.exit(0 if row else 3)"
+)
+
+
+def ensure_pgvector(session: nox.Session) -> None:
+    """The RAG variants need the `vector` extension: build the vendored pgvector (.ci/pgvector)
+    when the local PostgreSQL lacks it. A remote or unreachable server is left as it is (the
+    variants then fail with their own message)."""
+    try:
+        session.run("python", "-c", VECTOR_AVAILABLE, silent=True)
+    except nox.command.CommandFailed:
+        remote = os.environ.get("VARIANTS_ADMIN_DATABASE_URL")
+        if remote and "127.0.0.1" not in remote and "localhost" not in remote:
+            return
+        session.log("the vector extension is missing: building the vendored pgvector")
+        session.run("bash", str(ROOT / ".ci" / "pgvector"), external=True)
 
 
 @nox.session

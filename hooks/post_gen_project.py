@@ -116,6 +116,31 @@ MANIFEST: dict[str, list[str]] = {
     "license": [
         "LICENSE",
     ],
+    "rag": [
+        "src/{package}/rag",
+        "src/{package}/ai/prompts/ask.txt",
+        "src/{package}/ai/providers/fake_grounded.py",
+        "migrations/versions/0004_rag_documents.py",
+        "tests/rag_fixtures.py",
+        "tests/rag_stub.py",
+        "tests/test_rag_documents.py",
+        "tests/test_rag_search.py",
+        "tests/test_rag_ask.py",
+        "tests/test_rag_errors.py",
+        "tests/test_rag_stores.py",
+        "tests/test_rag_operations.py",
+    ],
+    "rag_auth": [
+        "tests/test_rag_auth.py",
+    ],
+    "rag_celery": [
+        "src/{package}/rag/tasks.py",
+        "tests/test_rag_worker.py",
+    ],
+    "rag_inline": [
+        "src/{package}/rag/inline.py",
+        "tests/test_rag_inline.py",
+    ],
 }
 
 
@@ -143,6 +168,10 @@ def enabled_features(context: dict[str, object]) -> set[str]:
         "github": context["ci_provider"] == "github",
         "gitlab": context["ci_provider"] == "gitlab",
         "license": context["license"] != "Proprietary",
+        "rag": context.get("use_rag") is True,
+        "rag_auth": context.get("use_rag") is True and context["use_auth"] is True,
+        "rag_celery": context.get("use_rag") is True and context["use_celery"] is True,
+        "rag_inline": context.get("use_rag") is True and context["use_celery"] is not True,
     }
     return {feature for feature, on in flags.items() if on}
 

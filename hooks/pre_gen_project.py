@@ -105,6 +105,7 @@ DEPENDENCY_MODULES = frozenset(
         "pydantic_core",
         "pydantic_settings",
         "pygments",
+        "pypdf",
         "pytest",
         "redis",
         "referencing",
@@ -118,6 +119,7 @@ DEPENDENCY_MODULES = frozenset(
         "socks",
         "sockshandler",
         "sortedcontainers",
+        "sqlite_vec",
         "sqlalchemy",
         "sqlmodel",
         "tomli",
@@ -216,12 +218,17 @@ def check_single_line(context: dict[str, object]) -> None:
 
 
 def check_choices(context: dict[str, object]) -> None:
-    for key in ("use_auth", "use_celery", "use_nginx", "use_docker", "use_kubernetes"):
+    for key in ("use_auth", "use_celery", "use_nginx", "use_docker", "use_rag", "use_kubernetes"):
         if not isinstance(context[key], bool):
             raise InvalidAnswerError(f"{key} {context[key]!r} is invalid: answer yes or no.")
 
 
 def check_compatible(context: dict[str, object]) -> None:
+    if context["use_rag"] is True and context["ai_provider"] == "none":
+        raise InvalidAnswerError(
+            "use_rag needs an ai_provider: embeddings and grounded answers go through the AI "
+            "provider; pick an ai_provider other than none or answer no to use_rag."
+        )
     if context["use_kubernetes"] is True and context["use_docker"] is not True:
         raise InvalidAnswerError(
             "use_kubernetes needs use_docker: the manifests run the image built from the "

@@ -28,6 +28,7 @@ FEATURE_DEPENDENCIES: dict[str, set[str]] = {
     "openai_sdk": {"openai"},
     "celery": {"celery", "kombu", "flower", "opentelemetry-instrumentation-celery"},
     "playground": {"selenium"},
+    "rag": {"openai", "pypdf", "sqlite-vec"},
 }
 # Settings (environment names) that only a feature may define.
 FEATURE_SETTINGS: dict[str, set[str]] = {
@@ -45,6 +46,14 @@ FEATURE_SETTINGS: dict[str, set[str]] = {
     "azure_openai": {"AI_API_VERSION"},
     "celery": {"CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"},
     "playground": {"PLAYGROUND_ENABLED"},
+    "rag": {
+        "EMBEDDINGS_MODEL",
+        "EMBEDDINGS_DIMENSIONS",
+        "EMBEDDINGS_BASE_URL",
+        "EMBEDDINGS_API_KEY",
+        "RAG_CHUNK_SIZE",
+        "RAG_CHUNK_OVERLAP",
+    },
 }
 # Settings every project documents in .env.example when the feature is on ("base": always).
 REQUIRED_SETTINGS: dict[str, set[str]] = {
@@ -52,6 +61,7 @@ REQUIRED_SETTINGS: dict[str, set[str]] = {
     "auth": {"JWT_SECRET_KEY"},
     "ai": {"AI_PROVIDER", "AI_API_KEY", "AI_MODEL"},
     "playground": {"PLAYGROUND_ENABLED"},
+    "rag": {"EMBEDDINGS_MODEL", "EMBEDDINGS_DIMENSIONS", "RAG_CHUNK_SIZE", "RAG_CHUNK_OVERLAP"},
 }
 # Words that must not appear anywhere in a project without the feature (case-insensitive).
 # Setting names, route prefixes, error codes and SDK names of each feature, in every file.
@@ -83,6 +93,17 @@ FEATURE_WORDS: dict[str, list[str]] = {
     "ollama": [r"ollama"],
     "celery": [r"celery", r"/tasks/", r"\bjob_timeout\b"],
     "playground": [r"playground", r"selenium", r"chromium"],
+    # The embeddings of every RAG variant go through the OpenAI SDK (anthropic's too).
+    "rag": [
+        r"pgvector",
+        r"sqlite.vec",
+        r"pypdf",
+        r"embeddings?_",
+        r"\bRAG_",
+        r"/ai/ask\b",
+        r"\bno_context\b",
+        r"openai",
+    ],
     "nginx": [r"nginx"],
     "docker": [r"docker"],
     "kubernetes": [r"kubernetes", r"kubectl"],

@@ -19,6 +19,7 @@ COOKIECUTTER_JSON: dict[str, Any] = json.loads(
 # The options that change what the project contains; every combination is baked.
 FEATURE_OPTIONS = (
     "ai_provider",
+    "use_rag",
     "use_auth",
     "use_celery",
     "use_nginx",
@@ -26,7 +27,7 @@ FEATURE_OPTIONS = (
     "ci_provider",
 )
 # The options that change what the project does at run time; every combination runs its tests.
-RUNTIME_OPTIONS = ("ai_provider", "use_auth", "use_celery", "use_nginx")
+RUNTIME_OPTIONS = ("ai_provider", "use_rag", "use_auth", "use_celery", "use_nginx")
 # Options that only change values inside files; each value is baked at least once.
 VALUE_OPTIONS = ("python_version", "license")
 # Options that need another one on (the pre-gen hook refuses them without it): they alternate

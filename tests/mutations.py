@@ -265,10 +265,37 @@ TOOLS = [
         tests=("tests/test_tools.py",),
     ),
 ]
-# RAG is off by default: its mutations need tools/mutate.py to bake with use_rag=true too. To
-# cover: citations dropped or wrong, another user's document visible, a failed ingestion
-# reported as ready.
-RAG: list[Mutation] = []
+# RAG is off by default: tools/mutate.py bakes the default project with use_rag on.
+RAG = [
+    mutation(
+        "rag-citations-dropped",
+        "a grounded answer cites the chunks the model was given",
+        "rag/ask.py:ask",
+        ("citations=grounding.citations", "citations=[]"),
+        tests=("tests/test_rag_ask.py",),
+    ),
+    mutation(
+        "rag-search-sees-every-document",
+        "search, ask and the search_documents tool never see another user's documents",
+        "rag/service.py:search",
+        ("owner_id = None if caller.sees_all() else caller.user_id", "owner_id = None"),
+        tests=("tests/test_rag_auth.py",),
+    ),
+    mutation(
+        "rag-failure-reason-lost",
+        "a document whose ingestion failed says why",
+        "rag/tasks.py:rag_ingest",
+        ("mark_failed(document_id, exc.message)", 'mark_failed(document_id, "")'),
+        tests=("tests/test_rag_worker.py",),
+    ),
+    mutation(
+        "rag-no-overlap",
+        "chunks overlap by RAG_CHUNK_OVERLAP, so a sentence cut in two is whole in one chunk",
+        "rag/chunking.py:split_text",
+        ("max(start + 1, end - overlap)", "max(start + 1, end)"),
+        tests=("tests/test_rag_documents.py",),
+    ),
+]
 
 MUTATIONS: list[Mutation] = [*CORE, *ITEMS, *AUTH, *AI, *JOBS, *TOOLS, *RAG]
 

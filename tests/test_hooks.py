@@ -132,6 +132,17 @@ def test_pre_gen_refuses_kubernetes_without_docker(capsys: pytest.CaptureFixture
     assert load_hook("pre_gen_project", full_context(use_kubernetes=True)).main() == 0
 
 
+def test_pre_gen_refuses_rag_without_ai_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    context = full_context(use_rag=True, ai_provider="none")
+    assert load_hook("pre_gen_project", context).main() == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ERROR: use_rag "), lines
+    assert "ai_provider" in lines[0], lines
+    assert load_hook("pre_gen_project", full_context(use_rag=False, ai_provider="none")).main() == 0
+    assert load_hook("pre_gen_project", full_context(use_rag=True)).main() == 0
+
+
 def test_kubernetes_without_docker_leaves_no_directory(cookies: Any, tmp_path: Path) -> None:
     result = cookies.bake(extra_context={"use_kubernetes": True, "use_docker": False})
     assert result.exit_code != 0
@@ -250,6 +261,7 @@ def test_every_import_name_of_the_dependencies_is_refused(
             "use_celery": True,
             "use_nginx": True,
             "use_docker": True,
+            "use_rag": True,
             "project_slug": f"deps-{ai_provider.replace('_', '-')}",
         }
     )
@@ -425,6 +437,13 @@ def test_manifest_paths_exist_in_the_template() -> None:
             {"nginx", "docker", "github", "kubernetes"},
         ),
         ({"use_kubernetes": True}, {"docker", "kubernetes"}, set()),
+        ({}, set(), {"rag", "rag_auth", "rag_celery"}),
+        (
+            {"use_rag": True, "use_auth": False, "use_celery": False},
+            {"rag"},
+            {"rag_auth", "rag_celery"},
+        ),
+        ({"use_rag": True}, {"rag", "rag_auth", "rag_celery"}, set()),
     ],
 )
 def test_enabled_features(answers: dict[str, Any], on: set[str], off: set[str]) -> None:

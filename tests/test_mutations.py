@@ -21,7 +21,7 @@ class Reply:
 
 
 def test_every_mutation_applies_to_the_default_project(cookies: Any) -> None:
-    result = cookies.bake()
+    result = cookies.bake(extra_context={"use_rag": True})  # as tools/mutate.py bakes it
     assert result.exit_code == 0, result.exception
     project = Path(result.project_path)
     names = [item.name for item in MUTATIONS]

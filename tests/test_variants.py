@@ -57,6 +57,40 @@ TAIL_LINES = 60
 STEP_TIMEOUT = 600
 
 
+# Python builds that may load SQLite extensions (sqlite-vec, the RAG variants' embedded vector
+# store); pyenv's and python.org's builds often cannot. VARIANTS_SQLITE_PYTHON names one.
+SQLITE_PYTHON_CANDIDATES = ("/usr/bin/python3.11", "/usr/bin/python3", "/usr/local/bin/python3")
+LOADS_EXTENSIONS = (
+    "import sqlite3, sys; sqlite3.connect(':memory:').enable_load_extension(True); "
+    "sys.exit(sys.version_info < (3, 11))"
+)
+
+
+def loads_sqlite_extensions(python: str) -> bool:
+    try:
+        result = subprocess.run([python, "-c", LOADS_EXTENSIONS], capture_output=True, timeout=30)
+    except OSError:
+        return False
+    return result.returncode == 0
+
+
+def variant_python(combo: dict[str, Any]) -> str:
+    """The interpreter of a variant's venv: the one running these tests (the oldest supported),
+    or for RAG variants, whose tests use sqlite-vec, one that can load SQLite extensions."""
+    if not combo.get("use_rag") or loads_sqlite_extensions(sys.executable):
+        return sys.executable
+    named = os.environ.get("VARIANTS_SQLITE_PYTHON")
+    for python in ([named] if named else []) + list(SQLITE_PYTHON_CANDIDATES):
+        if loads_sqlite_extensions(python):
+            return python
+    pytest.fail(
+        f"{sys.executable} cannot load SQLite extensions (sqlite-vec) and neither can "
+        f"{', '.join(SQLITE_PYTHON_CANDIDATES)}: set VARIANTS_SQLITE_PYTHON to a Python >= 3.11 "
+        "built with loadable SQLite extensions",
+        pytrace=False,
+    )
+
+
 def tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
@@ -264,9 +298,8 @@ def test_variant(
     env = {**clean_env(project), "PYTHONPYCACHEPREFIX": str(workdir / "pycache")}
     timings = [f"bake {time.monotonic() - started:.1f} s"]
     try:
-        # The interpreter running these tests is the oldest supported one (requires-python).
         for args in (
-            [uv, "venv", "-q", "--python", sys.executable, ".venv"],
+            [uv, "venv", "-q", "--python", variant_python(combo), ".venv"],
             [
                 uv,
                 "pip",

@@ -1,12 +1,12 @@
 """Mutation testing: does the generated project's own suite catch the bugs it should?
 
-Bake the default project (openai, auth, celery, nginx) once, outside the repository, install it
-with uv, and check that the test files the mutations name pass as baked. Then, for each
-mutation of tests/mutations.py, one at a time: apply it to the project's source, run the test
-files it names (`pytest -x`) against PostgreSQL and Redis with CI=true, put the file back, and
-report whether a test failed (caught, with the first failing test) or none did (survived),
-with the time of the run. Exit 1 when a mutation survived, no longer applies, or its run
-broke (a collection error, a timeout).
+Bake the default project (openai, auth, celery, nginx) with RAG on, once, outside the
+repository, install it with uv, and check that the test files the mutations name pass as baked.
+Then, for each mutation of tests/mutations.py, one at a time: apply it to the project's
+source, run the test files it names (`pytest -x`) against PostgreSQL and Redis with CI=true,
+put the file back, and report whether a test failed (caught, with the first failing test) or
+none did (survived), with the time of the run. Exit 1 when a mutation survived, no longer
+applies, or its run broke (a collection error, a timeout).
 
     python tools/mutate.py [--only NAME ...] [--list] [--keep] [--report FILE]
 
@@ -44,7 +44,7 @@ from harness import (
 
 sys.path.insert(0, str(TEMPLATE / "tests"))
 from mutations import MUTATIONS, Mutation, MutationError, mutated_source
-from test_variants import clean_env, failed_tests, tail
+from test_variants import clean_env, failed_tests, tail, variant_python
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 PACKAGE = "llm_service"  # the default bake's package
@@ -65,7 +65,9 @@ class Outcome:
 
 def bake(output: Path) -> Path:
     # A separate process: cookiecutter changes the working directory while its hooks run.
-    run([sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), str(TEMPLATE)])
+    # The default answers, and RAG (off by default) so that its mutations have their code.
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output)]
+    run([*command, str(TEMPLATE), "use_rag=True"])
     (project,) = (path for path in output.iterdir() if path.is_dir())
     return project
 
@@ -161,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutations and exit")
     parser.add_argument("--workdir", type=Path, help="bake here and keep it (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
-    parser.add_argument("--python", default=sys.executable, help="interpreter for the project")
+    parser.add_argument(
+        "--python",
+        help="interpreter for the project (default: this one, if its sqlite3 can load sqlite-vec)",
+    )
     parser.add_argument(
         "--database-url", default=os.environ.get("MUTATE_DATABASE_URL", DEFAULT_DATABASE_URL)
     )
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         project = bake(root / "project")
         env = clean_env(project)
         log(f"baked the default project into {project}; installing it")
-        install(project, args.python, env)
+        install(project, args.python or variant_python({"use_rag": True}), env)
         database = Postgres(args.database_url, project / ".venv" / "bin" / "python")
         env |= {
             "TEST_DATABASE_URL": database.create(args.database),

@@ -26,8 +26,23 @@ def database_url() -> str:
     return url or Settings().database_url
 
 
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """A schema object declared for one dialect only (`info={"dialect": "postgresql"}`, e.g. an
+    index type SQLite lacks) is compared on that dialect alone."""
+    info = getattr(obj, "info", None) or {}
+    dialect = info.get("dialect")
+    return dialect is None or dialect == context.get_context().dialect.name
+
+
 def configure(**kwargs: object) -> None:
-    context.configure(target_metadata=target_metadata, compare_type=True, **kwargs)  # type: ignore[arg-type]
+    context.configure(
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_object=include_object,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def run_migrations_offline() -> None:

@@ -29,7 +29,7 @@ from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.core.migrate import upgrade
 from {{ cookiecutter.package_name }}.core.settings import normalize_database_url
 
-from .relay import Relay, require
+from .relay import Relay, require, require_service
 
 # Fixture modules: the core's first, then each feature's, which may replace core fixtures.
 pytest_plugins = [
@@ -43,6 +43,9 @@ pytest_plugins = [
 {%- endif %}
 {%- if cookiecutter.use_celery %}
     "tests.celery_worker",
+{%- endif %}
+{%- if cookiecutter.use_rag %}
+    "tests.rag_fixtures",
 {%- endif %}
 {%- if cookiecutter.use_nginx %}
     "tests.nginx_proxy",
@@ -71,10 +74,16 @@ def reset_schema(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(
+    tmp_path_factory: pytest.TempPathFactory,
+    database_requirements: list[Callable[[str], str | None]],
+) -> str:
     """The migrated test database."""
     if TEST_DATABASE_URL:
         url = normalize_database_url(TEST_DATABASE_URL)
+        problems = [problem for check in database_requirements if (problem := check(url))]
+        if problems:
+            require_service("; ".join(problems))
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     try:

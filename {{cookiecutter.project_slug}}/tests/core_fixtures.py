@@ -7,6 +7,7 @@ conftest.py itself would win over every plugin's, so these cannot live there.
 - `test_settings`: the settings every test app starts from.
 - `service_settings`: what the service processes that tests start (gunicorn, a worker) run with
   beyond `test_settings`; the AI feature points them at its stub provider.
+- `database_requirements`: what a feature needs of the TEST_DATABASE_URL server.
 - `finish_app_work`: what an app still owes once a test is over (a feature adds its part).
 - `sign_in(app)`: the headers of a new caller of `app` who may write; `headers`: one for `app`.
   Tests act through them whether or not the service has users.
@@ -43,6 +44,14 @@ def test_settings() -> dict[str, Any]:
 def service_settings() -> dict[str, Any]:
     """Settings of the service processes the tests start, beyond `test_settings`."""
     return {}
+
+
+@pytest.fixture(scope="session")
+def database_requirements() -> list[Callable[[str], str | None]]:
+    """Checks of the TEST_DATABASE_URL server (a feature adds what it needs, e.g. an extension):
+    each says why the server will not do, or returns None. Then the tests that need the
+    database skip, saying so, or fail under CI=true."""
+    return []
 
 
 @pytest.fixture(scope="session")

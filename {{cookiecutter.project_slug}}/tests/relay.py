@@ -10,6 +10,7 @@ import contextlib
 import os
 import socket
 import threading
+from typing import NoReturn
 
 import pytest
 
@@ -19,7 +20,11 @@ def require(variable: str) -> str:
     value = os.environ.get(variable)
     if value:
         return value
-    reason = f"{variable} is not set: set it to run the fault tests against a real service"
+    require_service(f"{variable} is not set: set it to run the fault tests against a real service")
+
+
+def require_service(reason: str) -> NoReturn:
+    """Skip for `reason` (a missing service); fail under CI=true (CI has the services)."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)

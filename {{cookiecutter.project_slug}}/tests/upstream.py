@@ -138,6 +138,9 @@ class RecordedRequest:
     body: dict[str, Any]
 
 
+Answer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 class Upstream:
     """The stub server: `queue()` replies, read `requests`; `url` is the provider base URL."""
 
@@ -146,6 +149,9 @@ class Upstream:
         self._replies: list[Reply] = []
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
+        # Endpoints beside chat that a feature's fixtures add: the path's end -> the payload
+        # answering a request's body.
+        self.endpoints: dict[str, Answer] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -172,6 +178,14 @@ class Upstream:
     def queue(self, *replies: Reply) -> None:
         with self._lock:
             self._replies.extend(replies)
+
+    def next_failure(self, request: RecordedRequest) -> Status | Raw | None:
+        """For a request to one of `endpoints`: the next reply if it is a failure, else None."""
+        with self._lock:
+            self.requests.append(request)
+            if self._replies and isinstance(self._replies[0], (Status, Raw)):
+                return self._replies.pop(0)  # type: ignore[return-value]
+        return None
 
     def next_reply(self, request: RecordedRequest) -> Reply:
         with self._lock:
@@ -201,6 +215,11 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 headers={key.lower(): value for key, value in self.headers.items()},
                 body=body,
             )
+            path = self.path.split("?")[0]
+            for suffix, answer in upstream.endpoints.items():
+                if path.endswith(suffix):
+                    self._answer(recorded, answer)
+                    return
             reply = upstream.next_reply(recorded)
             time.sleep(reply.delay)
             anthropic = self.path.split("?")[0].endswith("/messages")
@@ -221,6 +240,19 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 with upstream._lock:
                     upstream.disconnects += 1
+
+        def _answer(self, recorded: RecordedRequest, answer: Answer) -> None:
+            """`answer`'s payload, unless a failure (`Status`, `Raw`) is queued next: chat
+            replies queued for a later request stay queued."""
+            failure = upstream.next_failure(recorded)
+            if failure is not None:
+                time.sleep(failure.delay)
+            if isinstance(failure, Status):
+                self._send_json(failure.status, _error_body(failure, False), failure.headers)
+            elif isinstance(failure, Raw):
+                self._send_bytes(failure.status, failure.body, failure.content_type, {})
+            else:
+                self._send_json(200, answer(recorded.body), {})
 
         def _send_json(self, status: int, payload: Any, headers: dict[str, str]) -> None:
             self._send_bytes(status, json.dumps(payload).encode(), "application/json", headers)

@@ -34,6 +34,9 @@ from .jobs import init_app as init_jobs
 {%- if cookiecutter.ai_provider != "none" %}
 from .playground import init_app as init_playground
 {%- endif %}
+{%- if cookiecutter.use_rag %}
+from .rag import init_app as init_rag
+{%- endif %}
 
 __version__ = APP_VERSION
 
@@ -52,6 +55,9 @@ FEATURES: list[Callable[[OpenAPI], None]] = [
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" and cookiecutter.use_celery %}
     init_ai_jobs,
+{%- endif %}
+{%- if cookiecutter.use_rag %}
+    init_rag,
 {%- endif %}
 ]
 

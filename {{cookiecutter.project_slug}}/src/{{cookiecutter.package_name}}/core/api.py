@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, jsonify, render_template_string, request
+from flask import Flask, Response, current_app, jsonify, render_template_string, request
 from flask_openapi3 import OpenAPI
 from flask_openapi3.models.response import Response as OpenAPIResponse
 from flask_openapi3_swagger.templates import swagger_html_string
@@ -37,6 +37,8 @@ def check_json_body() -> None:
     if not request.content_length and not request.get_data(cache=True):
         return
     if not request.is_json:
+        if request.mimetype == "multipart/form-data" and takes_uploads(request.endpoint):
+            return  # the view reads the form itself
         raise UnsupportedMediaType()
     try:
         body = json.loads(request.get_data(cache=True))
@@ -47,6 +49,15 @@ def check_json_body() -> None:
         raise BadRequest(f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep.")
     if nul_at is not None:
         raise nul_error(nul_at)
+
+
+def accept_uploads(app: Flask, endpoint: str) -> None:
+    """Let one route take `multipart/form-data` (file uploads) besides JSON."""
+    app.extensions.setdefault("upload_endpoints", set()).add(endpoint)
+
+
+def takes_uploads(endpoint: str | None) -> bool:
+    return endpoint in current_app.extensions.get("upload_endpoints", ())
 
 
 def scan_json(value: object) -> tuple[int, list[str | int] | None]:

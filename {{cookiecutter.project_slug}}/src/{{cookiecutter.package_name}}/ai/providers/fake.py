@@ -18,6 +18,9 @@ from ..base import (
     estimate_tokens,
     message_tokens,
 )
+{%- if cookiecutter.use_rag %}
+from .fake_grounded import grounded_reply
+{%- endif %}
 
 
 class FakeProvider:
@@ -30,6 +33,9 @@ class FakeProvider:
       document of the tool's schema (required fields only).
     - The last messages are tool results: the reply repeats each result (or error).
     - A JSON schema asked for: the smallest document that the schema accepts.
+{%- if cookiecutter.use_rag %}
+    - A grounded question (`ask.txt`): the source sentences closest to it, quoted and cited.
+{%- endif %}
     - Otherwise: the last user message, echoed.
     """
 
@@ -79,6 +85,11 @@ class FakeProvider:
         if request.json_schema is not None:
             return json.dumps(example_for(request.json_schema))
         last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+{%- if cookiecutter.use_rag %}
+        grounded = grounded_reply(last_user)
+        if grounded is not None:
+            return grounded
+{%- endif %}
         return f"(offline reply) You said: {last_user}"
 
 

@@ -1,0 +1,38 @@
+"""The stub provider's embeddings (`POST .../embeddings` in OpenAI's wire format, which other
+OpenAI-compatible embeddings APIs speak too): deterministic vectors, a hashed dimension per word."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any
+
+MODEL = "test-model"
+# The vector size the service expects unless a request names one (`dimensions`).
+EMBEDDING_DIMENSIONS = {{ {'openai': 1536, 'azure_openai': 1536, 'anthropic': 1024, 'ollama': 768}.get(cookiecutter.ai_provider) }}
+
+
+def embedding(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector per text: one hashed dimension per word."""
+    vector = [0.0] * dimensions
+    for word in re.findall(r"\w+", text.lower()):
+        vector[zlib.crc32(word.encode()) % dimensions] += 1.0
+    norm = sum(value * value for value in vector) ** 0.5 or 1.0
+    return [value / norm for value in vector] if any(vector) else [1.0] + [0.0] * (dimensions - 1)
+
+
+def embeddings_payload(body: dict[str, Any]) -> dict[str, Any]:
+    """The answer of OpenAI's `POST /embeddings`."""
+    texts = body.get("input") or []
+    texts = [texts] if isinstance(texts, str) else texts
+    dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+    tokens = sum(max(1, len(str(text)) // 4) for text in texts)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": index, "embedding": embedding(str(text), dimensions)}
+            for index, text in enumerate(texts)
+        ],
+        "model": body.get("model", MODEL),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

@@ -121,6 +121,7 @@ MANIFEST: dict[str, list[str]] = {
         "src/{package}/ai/prompts/ask.txt",
         "src/{package}/ai/providers/fake_grounded.py",
         "migrations/versions/0004_rag_documents.py",
+        "migrations/versions/0005_rag_chunk_bits.py",
         "tests/rag_fixtures.py",
         "tests/rag_stub.py",
         "tests/test_rag_documents.py",

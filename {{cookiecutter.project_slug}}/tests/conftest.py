@@ -23,10 +23,10 @@ from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from sqlalchemy import Engine, MetaData, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import SQLModel
 
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.core.migrate import upgrade
+from {{ cookiecutter.package_name }}.core.models import tables_on
 from {{ cookiecutter.package_name }}.core.settings import normalize_database_url
 
 from .relay import Relay, require, require_service
@@ -55,10 +55,6 @@ pytest_plugins = [
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL") or None
-
-
-# Every table, children before parents: the order in which they can be emptied.
-DELETE_ORDER = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
 
 
 def reset_schema(url: str) -> None:
@@ -122,8 +118,9 @@ def _clean_services(database_engine: Engine, redis_client: redis.Redis | None) -
     implements by swapping every table's files.
     """
     with database_engine.begin() as connection:
-        for name in DELETE_ORDER:
-            connection.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - our table names
+        # Children before parents: the order in which tables can be emptied.
+        for table in reversed(tables_on(database_engine.dialect.name)):
+            connection.execute(text(f'DELETE FROM "{table.name}"'))  # noqa: S608 - our tables
     if redis_client is not None:
         redis_client.flushdb()
 

@@ -3,7 +3,9 @@ OpenAI-compatible embeddings APIs speak too): deterministic vectors, a hashed di
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
 import zlib
 from typing import Any
 
@@ -21,17 +23,27 @@ def embedding(text: str, dimensions: int) -> list[float]:
     return [value / norm for value in vector] if any(vector) else [1.0] + [0.0] * (dimensions - 1)
 
 
+def encoded(vector: list[float], encoding_format: str | None) -> list[float] | str:
+    """A vector as JSON numbers, or with `encoding_format: base64` as OpenAI sends it: the
+    base64 of its little-endian float32 values."""
+    if encoding_format == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
+
+
 def embeddings_payload(body: dict[str, Any]) -> dict[str, Any]:
     """The answer of OpenAI's `POST /embeddings`."""
     texts = body.get("input") or []
     texts = [texts] if isinstance(texts, str) else texts
     dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
     tokens = sum(max(1, len(str(text)) // 4) for text in texts)
+    form = body.get("encoding_format")
+    vectors = [encoded(embedding(str(text), dimensions), form) for text in texts]
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": index, "embedding": embedding(str(text), dimensions)}
-            for index, text in enumerate(texts)
+            {"object": "embedding", "index": index, "embedding": vector}
+            for index, vector in enumerate(vectors)
         ],
         "model": body.get("model", MODEL),
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},

@@ -1,8 +1,10 @@
 """Both vector stores for real: pgvector on TEST_DATABASE_URL (PostgreSQL), sqlite-vec on a
-SQLite database; and the one-line refusal of a Python that cannot load SQLite extensions."""
+SQLite database (also past the chunks it ranks exactly); and the one-line refusal of a Python
+that cannot load SQLite extensions."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,8 +13,10 @@ from flask_openapi3 import OpenAPI
 from sqlalchemy import create_engine, text
 
 from {{ cookiecutter.package_name }} import rag
+from {{ cookiecutter.package_name }}.core.extensions import db
 from {{ cookiecutter.package_name }}.core.migrate import upgrade
 from {{ cookiecutter.package_name }}.rag.settings import RAGSettings
+from {{ cookiecutter.package_name }}.rag.store import CANDIDATES, ChunkVector
 
 from .core_fixtures import SignIn
 from .rag_fixtures import add_document, search
@@ -38,6 +42,42 @@ def test_sqlite_vec(make_rag_app: Callable[..., OpenAPI], sign_in: SignIn, tmp_p
     app = make_rag_app(database_url=url)
     assert app.extensions["rag_store"].name == "sqlite-vec"
     exercise(app, sign_in)
+
+
+def test_sqlite_vec_past_its_exact_ranking(
+    make_rag_app: Callable[..., OpenAPI], sign_in: SignIn, tmp_path: Path
+) -> None:
+    """More chunks than the store compares by their embeddings: the chunk nearest the query
+    still comes first, and deleting the document leaves none of its chunks' bits behind."""
+    url = f"sqlite:///{tmp_path / 'vectors.db'}"
+    upgrade(url)
+    app = make_rag_app(database_url=url)
+    client, headers = app.test_client(), sign_in(app)
+    document = add_document(client, headers, "Noise", "Random vectors stand in for its chunks.")
+    dimensions = RAGSettings().embeddings_dimensions
+    rng = random.Random(5)
+    query = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+    chunks = [
+        ChunkVector(index, f"chunk {index}", [rng.gauss(0.0, 1.0) for _ in range(dimensions)])
+        for index in range(3 * CANDIDATES)
+    ]
+    near = [value + rng.gauss(0.0, 0.3) for value in query]
+    chunks[CANDIDATES + 7] = ChunkVector(CANDIDATES + 7, "the near one", near)
+    store = app.extensions["rag_store"]
+    with app.app_context(), db.engine.begin() as connection:
+        store.replace_chunks(connection, document["id"], chunks)
+        hits = store.search(connection, query, 3, None)
+    assert hits[0].text == "the near one"
+    assert hits[0].score > 0.9 > hits[1].score
+
+    def bits() -> int:
+        with app.app_context(), db.engine.connect() as connection:
+            count = connection.execute(text("SELECT count(*) FROM document_chunk_bits"))
+            return int(count.scalar_one())
+
+    assert bits() == len(chunks)
+    assert client.delete(f"/api/v1/documents/{document['id']}", headers=headers).status_code == 200
+    assert bits() == 0
 
 
 def test_pgvector(make_rag_app: Callable[..., OpenAPI], sign_in: SignIn, database_url: str) -> None:

@@ -8,8 +8,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, func, over
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, Table, func, over
+from sqlmodel import Session, SQLModel, select
+
+
+def tables_on(dialect: str) -> list[Table]:
+    """The models' tables that a `dialect` database has, parents first: one declared for a
+    single dialect (`info={"dialect": "sqlite"}`) exists there alone (migrations/env.py)."""
+    return [
+        table
+        for table in SQLModel.metadata.sorted_tables
+        if table.info.get("dialect") in (None, dialect)
+    ]
 
 
 def utcnow() -> datetime:

@@ -9,6 +9,7 @@ from flask import Response, request
 from pydantic import ValidationError
 
 from ..ai.api import AI_ERRORS, caller, event_stream
+from ..ai.usage import write_after_response
 from ..core.blueprint import API_PREFIX, api_blueprint
 from ..core.errors import RequestValidationFailed, validation_details
 from ..core.identity import current_caller
@@ -39,6 +40,9 @@ from .tasks import queue_ingestion as start_ingestion
 
 documents_bp = api_blueprint("documents", __name__, writes=True, errors=(502, 503, 504))
 ask_bp = api_blueprint("ask", __name__, url_prefix=f"{API_PREFIX}/ai", tag="ai")
+# Embeddings and answers count in the token budget: written once the response is sent.
+documents_bp.after_request(write_after_response)
+ask_bp.after_request(write_after_response)
 
 
 def upload() -> DocumentCreate:

@@ -99,6 +99,21 @@ class DocumentChunk(SQLModel, table=True):
     embedding: list[float] = Field(sa_column=Column(Embedding(), nullable=False))
 
 
+class DocumentChunkBits(SQLModel, table=True):
+    """SQLite only: a chunk's embedding as one bit per dimension (`store.quantize`), which the
+    SQLite store ranks every chunk by before it compares the best ones' embeddings."""
+
+    __tablename__ = "document_chunk_bits"
+    __table_args__ = {"info": {"dialect": "sqlite"}}  # migrations/env.py compares it there alone
+
+    chunk_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("document_chunks.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    bits: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class DocumentCreate(StrictBody):
     title: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jinja2
 import pytest
+from cookiecutter import generate
 from helpers import TEMPLATE_DIR, full_context
 
 
@@ -14,6 +16,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.template == ".":
         config.option.template = str(TEMPLATE_DIR)
     cache_compiled_templates()
+    cache_binary_checks()
+
+
+def cache_binary_checks() -> None:
+    """Decide once per process whether a template file is binary (copied as is) or text: the
+    files do not change during a run, and the check reads and scores each one on every bake."""
+    generate.is_binary = functools.cache(generate.is_binary)
 
 
 def cache_compiled_templates() -> None:

@@ -344,6 +344,7 @@ def run_schemathesis(
     workdir: Path,
     extra_env: dict[str, str],
     seed: str | None,
+    phases: str,
     result: Result,
 ) -> None:
     total, with_input = count_operations(spec)
@@ -386,6 +387,7 @@ def run_schemathesis(
     ]
     if seed:
         cmd += ["--seed", seed]
+    cmd += ["--phases", phases]
     env = dict(os.environ, FUZZ_BASE_URL=server.base, **extra_env)
     if extra_env:
         env["SCHEMATHESIS_HOOKS"] = "fuzz_hooks"
@@ -494,7 +496,9 @@ def fuzz_variant(
             extra_env = setup_accounts(server, project, venv, package, env, tag)
             (workdir / "fuzz_hooks.py").write_text(HOOKS, encoding="utf-8")
         spec_url, spec = fetch_spec(server, result)
-        run_schemathesis(server, spec_url, spec, args.cases, workdir, extra_env, args.seed, result)
+        run_schemathesis(
+            server, spec_url, spec, args.cases, workdir, extra_env, args.seed, args.phases, result
+        )
     except Exception as exc:  # one broken variant must not stop the others
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
@@ -554,6 +558,12 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         default=os.environ.get("FUZZ_SEED"),
         help="schemathesis seed, for a reproducible run",
+    )
+    parser.add_argument(
+        "--phases",
+        default=os.environ.get("FUZZ_PHASES", "examples,coverage,fuzzing,stateful"),
+        help="schemathesis' phases (env FUZZ_PHASES; CI runs fuzzing,stateful: the coverage "
+        "phase's boundary cases double the time)",
     )
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temp dir)")

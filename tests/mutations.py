@@ -289,6 +289,13 @@ RAG = [
         tests=("tests/test_rag_worker.py",),
     ),
     mutation(
+        "rag-sqlite-ranks-fewer",
+        "SQLite search is exact up to 200 chunks (the bits only pick which to compare)",
+        "rag/store.py:SqliteVecStore.search",
+        ('"candidates": max(CANDIDATES, 10 * k),', '"candidates": k,'),
+        tests=("tests/test_rag_stores.py",),
+    ),
+    mutation(
         "rag-no-overlap",
         "chunks overlap by RAG_CHUNK_OVERLAP, so a sentence cut in two is whole in one chunk",
         "rag/chunking.py:split_text",

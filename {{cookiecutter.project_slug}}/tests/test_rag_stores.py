@@ -4,6 +4,7 @@ that cannot load SQLite extensions."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -44,11 +45,16 @@ def test_sqlite_vec(make_rag_app: Callable[..., OpenAPI], sign_in: SignIn, tmp_p
     exercise(app, sign_in)
 
 
+def cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
 def test_sqlite_vec_past_its_exact_ranking(
     make_rag_app: Callable[..., OpenAPI], sign_in: SignIn, tmp_path: Path
 ) -> None:
-    """More chunks than the store compares by their embeddings: the chunk nearest the query
-    still comes first, and deleting the document leaves none of its chunks' bits behind."""
+    """Up to CANDIDATES chunks the ranking is exact; past them the chunk nearest the query
+    still comes first; deleting the document leaves none of its chunks' bits behind."""
     url = f"sqlite:///{tmp_path / 'vectors.db'}"
     upgrade(url)
     app = make_rag_app(database_url=url)
@@ -64,9 +70,13 @@ def test_sqlite_vec_past_its_exact_ranking(
     near = [value + rng.gauss(0.0, 0.3) for value in query]
     chunks[CANDIDATES + 7] = ChunkVector(CANDIDATES + 7, "the near one", near)
     store = app.extensions["rag_store"]
+    exact = sorted(chunks[:CANDIDATES], key=lambda chunk: -cosine(chunk.vector, query))[:5]
     with app.app_context(), db.engine.begin() as connection:
+        store.replace_chunks(connection, document["id"], chunks[:CANDIDATES])
+        ranked = store.search(connection, query, 5, None)
         store.replace_chunks(connection, document["id"], chunks)
         hits = store.search(connection, query, 3, None)
+    assert [hit.text for hit in ranked] == [chunk.text for chunk in exact]
     assert hits[0].text == "the near one"
     assert hits[0].score > 0.9 > hits[1].score
 

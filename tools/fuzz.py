@@ -27,9 +27,11 @@ import resource
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -447,8 +449,44 @@ def server_exceptions(log_path: Path) -> list[str]:
     return [f"{count}x {key}" for key, count in seen.items()]
 
 
+class Schedule:
+    """`--deadline`: every variant is fuzzed; once the time left would not let the variants still
+    to come have the phases asked for (at the pace of those done), they get the stateful phase
+    alone, and say so. Without a deadline every variant gets every phase asked for."""
+
+    REDUCED = "stateful"
+
+    def __init__(self, deadline: float | None, variants: int, jobs: int) -> None:
+        self.deadline = deadline
+        self.waiting = variants
+        self.jobs = jobs
+        self.full_seconds: list[float] = []
+        self.lock = threading.Lock()
+
+    def phases(self, asked: str) -> str:
+        """The phases for the variant whose server has just started."""
+        with self.lock:
+            self.waiting -= 1
+            if self.deadline is None or asked == self.REDUCED:
+                return asked
+            # The time a variant with every phase asked for has taken (a minute, until one has).
+            pace = statistics.mean(self.full_seconds) if self.full_seconds else 60.0
+            share = (self.deadline - time.time()) * self.jobs / (self.waiting + 1)
+            return asked if share >= pace else self.REDUCED
+
+    def done(self, seconds: float, phases: str, asked: str) -> None:
+        if phases == asked:
+            with self.lock:
+                self.full_seconds.append(seconds)
+
+
 def fuzz_variant(
-    variant: Variant, args: argparse.Namespace, root: Path, envs: Environments, tag: str
+    variant: Variant,
+    args: argparse.Namespace,
+    root: Path,
+    envs: Environments,
+    tag: str,
+    schedule: Schedule,
 ) -> Result:
     result = Result(variant)
     if STOP.is_set():
@@ -496,9 +534,13 @@ def fuzz_variant(
             extra_env = setup_accounts(server, project, venv, package, env, tag)
             (workdir / "fuzz_hooks.py").write_text(HOOKS, encoding="utf-8")
         spec_url, spec = fetch_spec(server, result)
+        phases = schedule.phases(args.phases)
+        if phases != args.phases:
+            result.notes.append(f"phases {phases} only: the deadline was near")
         run_schemathesis(
-            server, spec_url, spec, args.cases, workdir, extra_env, args.seed, args.phases, result
+            server, spec_url, spec, args.cases, workdir, extra_env, args.seed, phases, result
         )
+        schedule.done(time.monotonic() - started, phases, args.phases)
     except Exception as exc:  # one broken variant must not stop the others
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         raised = [line for line in lines if re.match(r"^[\w.]+(Error|Exception)\b", line)]
@@ -565,6 +607,12 @@ def main(argv: list[str] | None = None) -> int:
         help="schemathesis' phases (env FUZZ_PHASES; CI runs fuzzing,stateful: the coverage "
         "phase's boundary cases double the time)",
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help="a time (seconds since the epoch) to finish by: variants that would overrun it get "
+        "the stateful phase alone, and say so (every variant is still fuzzed)",
+    )
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -599,11 +647,14 @@ def main(argv: list[str] | None = None) -> int:
         f"work dir {root}"
     )
     started = time.monotonic()
+    schedule = Schedule(args.deadline, len(selected), args.jobs)
     signal.signal(signal.SIGTERM, stop_children)
     signal.signal(signal.SIGINT, stop_children)
     try:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(lambda v: fuzz_variant(v, args, root, envs, tag), selected))
+            results = list(
+                pool.map(lambda v: fuzz_variant(v, args, root, envs, tag, schedule), selected)
+            )
     finally:
         if not (args.keep or args.workdir):
             shutil.rmtree(root, ignore_errors=True)
@@ -627,6 +678,9 @@ def main(argv: list[str] | None = None) -> int:
         f"fuzz: {len(results)} variants, {len(bad)} with findings or errors, "
         f"{total_cases} cases in {elapsed:.0f}s"
     )
+    reduced = [r for r in results if any("the deadline was near" in n for n in r.notes)]
+    if reduced:
+        log(f"{len(reduced)} variants had the {Schedule.REDUCED} phase alone (--deadline)")
     if args.report:
         args.report.write_text(
             json.dumps(

@@ -62,7 +62,7 @@ VISIBLE = "d.status = 'ready'"
 {%- endif %}
 # pgvector's HNSW index serves `ORDER BY distance` alone (with a tie-break after it PostgreSQL
 # sorts every chunk): `_hits` puts equal scores in order.
-PG_SEARCH = """
+_PG_SEARCH = """
 SELECT c.document_id, d.title, c.chunk_index, c.text,
        c.embedding <=> CAST(:vector AS vector) AS distance
 FROM document_chunks c JOIN documents d ON d.id = c.document_id
@@ -71,7 +71,7 @@ ORDER BY distance
 LIMIT :k
 """
 # The chunks whose bits are nearest, then the `k` nearest of those by their embeddings.
-SQLITE_SEARCH = """
+_SQLITE_SEARCH = """
 SELECT c.document_id, d.title, c.chunk_index, c.text,
        vec_distance_cosine(c.embedding, :vector) AS distance
 FROM (
@@ -86,6 +86,8 @@ JOIN document_chunks c ON c.id = near.chunk_id JOIN documents d ON d.id = c.docu
 ORDER BY distance
 LIMIT :k
 """
+PG_SEARCH = text(_PG_SEARCH.format(visible=VISIBLE))
+SQLITE_SEARCH = text(_SQLITE_SEARCH.format(visible=VISIBLE))
 # How many chunks the SQLite store ranks exactly (at least ten times `k`): at 10,000 chunks of
 # 1536 dimensions a search takes a few milliseconds instead of the ~100 of an exact scan.
 CANDIDATES = 200
@@ -157,7 +159,7 @@ class PgVectorStore:
         # Other plans stay open to it, such as an owner's few documents by their index.
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         rows = connection.execute(
-            text(PG_SEARCH.format(visible=VISIBLE)),
+            PG_SEARCH,
             {"vector": json.dumps(vector), "k": k, "owner": owner_id},
         ).all()
         return _hits(rows)
@@ -205,7 +207,7 @@ class SqliteVecStore:
             "k": k,
             "owner": owner_id,
         }
-        rows = connection.execute(text(SQLITE_SEARCH.format(visible=VISIBLE)), parameters).all()
+        rows = connection.execute(SQLITE_SEARCH, parameters).all()
         return _hits(rows)
 
     def check(self, connection: Connection) -> str | None:

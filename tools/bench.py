@@ -571,6 +571,19 @@ def nginx_available() -> bool:
 # --- the run --------------------------------------------------------------------------------
 
 
+def register(base: str, prefix: str) -> tuple[str, str]:
+    """A new user of the app at `base`: its email and access token."""
+    email = f"{prefix}-{secrets.token_hex(4)}@example.com"
+    status, body = http_json(
+        "POST",
+        base + "/api/v1/auth/register",
+        {"email": email, "password": PASSWORD, "full_name": "Bench"},
+    )
+    if status != 201:
+        raise RuntimeError(f"register at {base} answered {status}: {body}")
+    return email, str(body["data"]["access_token"])  # type: ignore[index]
+
+
 def seed_items(
     project: Path, venv: Path, package: str, env: dict[str, str], email: str, count: int
 ) -> None:
@@ -835,15 +848,7 @@ def bench_rag_search(
             )
             servers.append(server)
             server.wait_ready()
-            email = f"rag-{secrets.token_hex(4)}@example.com"
-            status, body = http_json(
-                "POST",
-                server.base + "/api/v1/auth/register",
-                {"email": email, "password": PASSWORD, "full_name": "Bench"},
-            )
-            if status != 201:
-                raise RuntimeError(f"{name}: register answered {status}: {body}")
-            token = str(body["data"]["access_token"])  # type: ignore[index]
+            email, token = register(server.base, "rag")
             started = time.monotonic()
             run(
                 [
@@ -968,15 +973,7 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         bare.wait_ready(path="/health/live")
         app.wait_ready()
 
-        email = f"bench-{secrets.token_hex(4)}@example.com"
-        status, body = http_json(
-            "POST",
-            app.base + "/api/v1/auth/register",
-            {"email": email, "password": PASSWORD, "full_name": "Bench"},
-        )
-        if status != 201:
-            raise RuntimeError(f"register answered {status}: {body}")
-        token = str(body["data"]["access_token"])  # type: ignore[index]
+        email, token = register(app.base, "bench")
         auth = {"Authorization": f"Bearer {token}"}
 
         log("first AI calls on fresh workers ...")

@@ -120,19 +120,23 @@ def test_stream_sends_deltas_then_done_with_usage(
 def test_stream_flushes_each_chunk_as_it_arrives(
     ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:
-    upstream.queue(Text("a b c d", chunk_delay=0.15))
+    # The provider sends its first word and waits: the client must have that word by then.
+    hold = threading.Event()
+    upstream.queue(Text("a b c d", hold=hold))
 
-    started = time.perf_counter()
     response = ai_client.post("/api/v1/ai/stream", json=HELLO, headers=ai_headers, buffered=False)
-    arrivals = []
-    for piece in response.response:
-        if b"event: delta" in piece:
-            arrivals.append(time.perf_counter() - started)
+    pieces = response.iter_encoded()
+    before = b""
+    while b"event: delta" not in before:
+        before += next(pieces)
+    hold.set()
+    after = b"".join(pieces)
     response.close()
 
-    assert len(arrivals) == 4
-    # Each delta comes as the provider sends it, not all together at the end.
-    assert arrivals[-1] - arrivals[0] >= 0.3
+    assert parse_events(before.decode()) == [("delta", {"content": "a"})]
+    events = parse_events(after.decode())
+    assert [data["content"] for name, data in events if name == "delta"] == [" b", " c", " d"]
+    assert events[-1][0] == "done"
 
 
 def test_client_disconnect_stops_the_upstream_call(

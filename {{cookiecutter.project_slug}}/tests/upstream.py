@@ -50,7 +50,11 @@ OFFLINE: dict[str, Any] = {"ai_api_key": None}
 
 @dataclass
 class Text:
-    """A model reply. Streamed as one chunk per item of `chunks` (default: word by word)."""
+    """A model reply. Streamed as one chunk per item of `chunks` (default: word by word).
+
+    `hold`: the stream stops after its first text chunk until the test sets the event; left
+    unset for `HOLD_TIMEOUT` seconds, the stream is dropped there (so a response that buffered
+    the first chunk never completes)."""
 
     content: str
     finish_reason: str = "stop"
@@ -60,6 +64,7 @@ class Text:
     chunk_delay: float = 0.0
     delay: float = 0.0
     model: str | None = None
+    hold: threading.Event | None = None
 
     def parts(self) -> list[str]:
         if self.chunks is not None:
@@ -68,6 +73,7 @@ class Text:
         return [word if i == 0 else " " + word for i, word in enumerate(words)]
 
 
+HOLD_TIMEOUT = 10.0
 _CALL_IDS = itertools.count(1)
 
 
@@ -278,11 +284,17 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.close_connection = True
             events = _anthropic_events(reply, body) if anthropic else _openai_events(reply, body)
+            hold = reply.hold if isinstance(reply, Text) else None
+            # The first text chunk: after message_start, ping and content_block_start (Anthropic)
+            # or after the role chunk (OpenAI).
+            first_text = 3 if anthropic else 1
             for index, event in enumerate(events):
                 if index and reply.chunk_delay:
                     time.sleep(reply.chunk_delay)
                 self.wfile.write(event.encode())
                 self.wfile.flush()
+                if hold is not None and index == first_text and not hold.wait(HOLD_TIMEOUT):
+                    return  # never released: the stream ends mid-way
 
     return Handler
 

@@ -42,8 +42,15 @@ def check_secret(name: str, value: str) -> None:
 
 
 class Settings(BaseSettings):
+    # `.env` holds every feature's variables; each class takes its own fields from it. (Without
+    # "only_existing", pydantic-settings matches every other line of the file against every
+    # field, only to drop it: most of the time it takes to build a settings object.)
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        dotenv_filtering="only_existing",
+        extra="ignore",
+        frozen=True,
     )
 
     app_env: Literal["development", "testing", "production"] = "development"

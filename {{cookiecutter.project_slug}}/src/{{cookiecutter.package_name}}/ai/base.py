@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import ModuleType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 MessageRole = Literal["system", "user", "assistant"]  # what API callers may send
 Role = Literal["system", "user", "assistant", "tool"]
@@ -148,6 +149,26 @@ class Provider(Protocol):
     def complete(self, request: ChatRequest) -> ChatResponse: ...
 
     def stream(self, request: ChatRequest) -> Iterator[StreamChunk]: ...
+
+
+Client = TypeVar("Client")
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def sdk_client(build: Callable[..., Client], **options: Any) -> Client:
+    """The process's one SDK client built by `build(**options)`.
+
+    SDK clients are thread-safe and pool their connections, and building one reads the CA
+    bundle for TLS (about 25 ms): every app the process builds with the same settings shares
+    it, and so do the provider and the embeddings when they call the same endpoint.
+    """
+    key = (build, *sorted(options.items()))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = build(**options)
+    return cast(Client, client)
 
 
 def estimate_tokens(text: str) -> int:

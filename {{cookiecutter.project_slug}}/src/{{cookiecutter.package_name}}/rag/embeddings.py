@@ -18,7 +18,7 @@ from typing import Protocol
 
 import openai
 
-from ..ai.base import ProviderBadReplyError, estimate_tokens, translate_sdk_error
+from ..ai.base import ProviderBadReplyError, estimate_tokens, sdk_client, translate_sdk_error
 from ..ai.settings import AISettings
 from .settings import RAGSettings
 
@@ -156,7 +156,8 @@ def build_embedder(settings: RAGSettings, ai: AISettings) -> Embedder:
     if not endpoint:
         raise ValueError("AI_BASE_URL must be set to the Azure OpenAI endpoint")
     # The deployment of the embeddings model is EMBEDDINGS_MODEL.
-    client: openai.OpenAI = openai.AzureOpenAI(
+    client: openai.OpenAI = sdk_client(
+        openai.AzureOpenAI,
         api_key=api_key,
         azure_endpoint=endpoint,
         api_version=ai.ai_api_version,
@@ -164,14 +165,16 @@ def build_embedder(settings: RAGSettings, ai: AISettings) -> Embedder:
         max_retries=0,
     )
 {%- elif cookiecutter.ai_provider == "anthropic" %}
-    client = openai.OpenAI(
+    client = sdk_client(
+        openai.OpenAI,
         api_key=api_key,
         base_url=settings.embeddings_base_url,
         timeout=ai.ai_timeout,
         max_retries=0,
     )
 {%- else %}
-    client = openai.OpenAI(
+    client = sdk_client(
+        openai.OpenAI,
         api_key=api_key{{ ' or "ollama"' if cookiecutter.ai_provider == 'ollama' else '' }},
         base_url=settings.embeddings_base_url or ai.ai_base_url,
         timeout=ai.ai_timeout,

@@ -28,6 +28,7 @@ from ..base import (
     StreamChunk,
     ToolCall,
     Usage,
+    sdk_client,
     tool_arguments,
     translate_sdk_error,
 )
@@ -47,8 +48,8 @@ class AnthropicProvider:
     name = "anthropic"
 
     def __init__(self, *, api_key: str | None, base_url: str | None, timeout: float) -> None:
-        self._client = anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+        self._client = sdk_client(
+            anthropic.Anthropic, api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
 
     def complete(self, request: ChatRequest) -> ChatResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import openai
 
+from ..base import sdk_client
 from .openai import OpenAIProvider
 
 
@@ -19,7 +20,8 @@ class AzureOpenAIProvider(OpenAIProvider):
     ) -> None:
         if not endpoint:
             raise ValueError("AI_BASE_URL must be set to the Azure OpenAI endpoint")
-        client = openai.AzureOpenAI(
+        client = sdk_client(
+            openai.AzureOpenAI,
             api_key=api_key,
             azure_endpoint=endpoint,
             api_version=api_version,

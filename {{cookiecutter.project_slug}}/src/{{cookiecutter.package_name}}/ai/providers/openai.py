@@ -29,6 +29,7 @@ from ..base import (
     StreamChunk,
     ToolCall,
     Usage,
+    sdk_client,
     translate_sdk_error,
 )
 
@@ -48,8 +49,8 @@ class OpenAIProvider:
     ) -> None:
         self.name = name
         self._json_mode = json_mode
-        self._client = client or openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+        self._client = client or sdk_client(
+            openai.OpenAI, api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
         )
 
     def complete(self, request: ChatRequest) -> ChatResponse:

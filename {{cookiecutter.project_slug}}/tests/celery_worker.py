@@ -1,10 +1,13 @@
 """A real Celery worker for the tests, as fixtures: the celery feature's fixture module.
 
-One worker process (`celery -A {{ cookiecutter.package_name }}.tasks worker`, one thread) per test
-module that asks for it, on a queue of its own, with the test database and a two-second
-visibility timeout, so that the job of a killed worker is handed out again within seconds.
-It runs with `job_settings`, as does the app of the tests that use it. Such a module keeps
-Redis as it is between its tests (see test_worker.py): it holds the worker's queue.
+One worker process (`celery -A {{ cookiecutter.package_name }}.tasks worker`, one thread) for the
+whole session, started by the first test that asks for it, on a queue of its own, with the test
+database and a two-second visibility timeout, so that the job of a killed worker is handed out
+again within seconds. It runs with `job_settings`, as does the app of the tests that use it.
+Redis holds its queue, so the tests that use it run last, one after another (see
+`pytest_collection_modifyitems`), and keep Redis as it is between them (see test_worker.py):
+no other test's cleanup empties Redis under the running worker. Starting a worker imports the
+whole app, about as long as the tests that use it take to run, hence one per session.
 Without TEST_REDIS_URL these tests skip; under CI=true they fail instead.
 
 Not the solo pool: it runs a job inside the worker's event loop, which sends even an early
@@ -23,6 +26,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +127,23 @@ def skip_without_redis() -> None:
         )
 
 
-@pytest.fixture(scope="module")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that use the session's worker last, in their order."""
+    items.sort(key=lambda item: "worker" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     if TEST_REDIS_URL is None:
         pytest.fail("CI=true, but TEST_REDIS_URL is not set: the worker needs Redis", pytrace=False)
     return TEST_REDIS_URL
 
 
-@pytest.fixture(scope="module")
+def new_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
 def job_settings(redis_url: str, service_settings: dict[str, Any]) -> dict[str, Any]:
     """Settings of both the test app and the worker."""
     return {
@@ -138,11 +151,33 @@ def job_settings(redis_url: str, service_settings: dict[str, Any]) -> dict[str, 
         **JOB_SETTINGS,
         "celery_broker_url": redis_url,
         "celery_result_backend": redis_url,
-        "celery_queue": f"test-{uuid.uuid4().hex[:12]}",
+        "celery_queue": new_queue(),
     }
 
 
-@pytest.fixture(scope="module")
+@contextmanager
+def running_worker(settings: dict[str, Any], logs: Path) -> Iterator[Worker]:
+    """A worker started with `settings` (those of the app, with the database and Redis), and
+    stopped afterwards, its queue's keys deleted."""
+    settings = {**settings, "log_level": "INFO", "log_format": "console"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
+    for key, value in settings.items():
+        if isinstance(value, str | int | float):  # lists and None have no place in the env
+            env[key.upper()] = str(value)
+    env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
+    store = redis.Redis.from_url(settings["redis_url"], decode_responses=True)
+    worker = Worker(env, logs, store)
+    try:
+        worker.start()
+        yield worker
+    finally:
+        worker.stop()
+        for key in store.scan_iter(f"{worker.queue}*"):
+            store.delete(key)
+        store.close()
+
+
+@pytest.fixture(scope="session")
 def worker(
     redis_url: str,
     database_url: str,
@@ -155,19 +190,6 @@ def worker(
         **job_settings,
         "database_url": database_url,
         "redis_url": redis_url,
-        "log_level": "INFO",
-        "log_format": "console",
     }
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
-    for key, value in settings.items():
-        if isinstance(value, str | int | float):  # lists and None have no place in the env
-            env[key.upper()] = str(value)
-    env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
-    store = redis.Redis.from_url(redis_url, decode_responses=True)
-    worker = Worker(env, tmp_path_factory.mktemp("worker"), store)
-    worker.start()
-    yield worker
-    worker.stop()
-    for key in store.scan_iter(f"{worker.queue}*"):
-        store.delete(key)
-    store.close()
+    with running_worker(settings, tmp_path_factory.mktemp("worker")) as worker:
+        yield worker

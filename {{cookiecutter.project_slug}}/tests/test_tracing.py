@@ -38,7 +38,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as StatusMessage
 from {{ cookiecutter.package_name }}.core.tracing import tracing_enabled
 {%- if cookiecutter.use_celery %}
 
-from .celery_worker import Worker, skip_without_redis
+from .celery_worker import Worker, new_queue, running_worker, skip_without_redis
 from .test_tasks import REPORT_URL
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
@@ -245,15 +245,30 @@ def tracing_settings(receiver: Receiver) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def job_settings(job_settings: dict[str, Any], tracing_settings: dict[str, Any]) -> dict[str, Any]:
-    """The worker traces too (tests/celery_worker.py starts it with these settings)."""
-    return {**job_settings, **tracing_settings}
+def traced_settings(
+    job_settings: dict[str, Any], tracing_settings: dict[str, Any]
+) -> dict[str, Any]:
+    """The service's own: it queues its jobs on a queue of its own, for the traced worker."""
+    return {**job_settings, **tracing_settings, "celery_queue": new_queue()}
 
 
 @pytest.fixture(scope="module")
-def traced_settings(job_settings: dict[str, Any], worker: Worker) -> dict[str, Any]:
-    """The service's own: it queues its jobs for the traced worker (started first)."""
-    return job_settings
+def traced_worker(
+    redis_url: str,
+    database_url: str,
+    test_settings: dict[str, Any],
+    traced_settings: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Worker]:
+    """A worker that traces too, for this module only (the session's worker does not)."""
+    settings = {
+        **test_settings,
+        **traced_settings,
+        "database_url": database_url,
+        "redis_url": redis_url,
+    }
+    with running_worker(settings, tmp_path_factory.mktemp("traced-worker")) as worker:
+        yield worker
 {%- else %}
 
 
@@ -410,7 +425,7 @@ def test_a_stream_is_a_span_until_its_last_chunk(
 
 
 def test_a_job_continues_the_trace_of_the_request_that_queued_it(
-    service: Service, receiver: Receiver, headers: dict[str, str], worker: Worker
+    service: Service, receiver: Receiver, headers: dict[str, str], traced_worker: Worker
 ) -> None:
     status, body = service.request("POST", REPORT_URL, headers=headers)
     assert status == 202, body
@@ -423,7 +438,9 @@ def test_a_job_continues_the_trace_of_the_request_that_queued_it(
         run = [span for span in found if span.name.startswith("run/")]
         return published + run if published and run else []
 
-    published, run = receiver.wait_for(job_spans, f"the job's spans; worker log:\n{worker.log()}")
+    published, run = receiver.wait_for(
+        job_spans, f"the job's spans; worker log:\n{traced_worker.log()}"
+    )
     assert published.parent_id == request.span_id
     assert published.kind == SpanMessage.SPAN_KIND_PRODUCER
     assert run.parent_id == published.span_id

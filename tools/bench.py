@@ -236,10 +236,18 @@ class Upstream(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+class UpstreamServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that closed its keep-alive connection (a stream cut short, a worker gone)
+        is no error of the stub's; anything else is printed as http.server does."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def serve_upstream(port: int) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", port), Upstream)
-    server.daemon_threads = True
-    server.serve_forever()
+    UpstreamServer(("127.0.0.1", port), Upstream).serve_forever()
 
 
 # --- load: throughput and latency -----------------------------------------------------------

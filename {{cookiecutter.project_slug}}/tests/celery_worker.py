@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,41 +155,50 @@ def job_settings(redis_url: str, service_settings: dict[str, Any]) -> dict[str, 
     }
 
 
-@contextmanager
-def running_worker(settings: dict[str, Any], logs: Path) -> Iterator[Worker]:
-    """A worker started with `settings` (those of the app, with the database and Redis), and
-    stopped afterwards, its queue's keys deleted."""
-    settings = {**settings, "log_level": "INFO", "log_format": "console"}
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
-    for key, value in settings.items():
-        if isinstance(value, str | int | float):  # lists and None have no place in the env
-            env[key.upper()] = str(value)
-    env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
-    store = redis.Redis.from_url(settings["redis_url"], decode_responses=True)
-    worker = Worker(env, logs, store)
-    try:
-        worker.start()
-        yield worker
-    finally:
-        worker.stop()
-        for key in store.scan_iter(f"{worker.queue}*"):
-            store.delete(key)
-        store.close()
+StartWorker = Callable[[dict[str, Any], str], AbstractContextManager[Worker]]
 
 
 @pytest.fixture(scope="session")
-def worker(
+def start_worker(
     redis_url: str,
     database_url: str,
     test_settings: dict[str, Any],
-    job_settings: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Worker]:
-    settings = {
-        **test_settings,
-        **job_settings,
-        "database_url": database_url,
-        "redis_url": redis_url,
-    }
-    with running_worker(settings, tmp_path_factory.mktemp("worker")) as worker:
+) -> StartWorker:
+    """`with start_worker(settings, name) as worker`: a worker with the test app's settings and
+    `settings`, on the test database and Redis, logging under `name`; stopped when the block
+    ends, its queue's keys deleted."""
+
+    @contextmanager
+    def start(settings: dict[str, Any], name: str) -> Iterator[Worker]:
+        settings = {
+            **test_settings,
+            **settings,
+            "database_url": database_url,
+            "redis_url": redis_url,
+            "log_level": "INFO",
+            "log_format": "console",
+        }
+        env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
+        for key, value in settings.items():
+            if isinstance(value, str | int | float):  # lists and None have no place in the env
+                env[key.upper()] = str(value)
+        env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
+        store = redis.Redis.from_url(redis_url, decode_responses=True)
+        worker = Worker(env, tmp_path_factory.mktemp(name), store)
+        try:
+            worker.start()
+            yield worker
+        finally:
+            worker.stop()
+            for key in store.scan_iter(f"{worker.queue}*"):
+                store.delete(key)
+            store.close()
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def worker(job_settings: dict[str, Any], start_worker: StartWorker) -> Iterator[Worker]:
+    with start_worker(job_settings, "worker") as worker:
         yield worker

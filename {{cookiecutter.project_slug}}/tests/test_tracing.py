@@ -38,7 +38,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status as StatusMessage
 from {{ cookiecutter.package_name }}.core.tracing import tracing_enabled
 {%- if cookiecutter.use_celery %}
 
-from .celery_worker import Worker, new_queue, running_worker, skip_without_redis
+from .celery_worker import StartWorker, Worker, new_queue, skip_without_redis
 from .test_tasks import REPORT_URL
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
@@ -253,21 +253,9 @@ def traced_settings(
 
 
 @pytest.fixture(scope="module")
-def traced_worker(
-    redis_url: str,
-    database_url: str,
-    test_settings: dict[str, Any],
-    traced_settings: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Worker]:
+def traced_worker(traced_settings: dict[str, Any], start_worker: StartWorker) -> Iterator[Worker]:
     """A worker that traces too, for this module only (the session's worker does not)."""
-    settings = {
-        **test_settings,
-        **traced_settings,
-        "database_url": database_url,
-        "redis_url": redis_url,
-    }
-    with running_worker(settings, tmp_path_factory.mktemp("traced-worker")) as worker:
+    with start_worker(traced_settings, "traced-worker") as worker:
         yield worker
 {%- else %}
 

@@ -188,6 +188,7 @@ class Result:
     undocumented_status: int = 0
     other: int = 0
     error: str | None = None
+    reduced: bool = False  # the stateful phase alone, the deadline being near
     notes: list[str] = field(default_factory=list)
     failures_text: str = ""
     server_exceptions: list[str] = field(default_factory=list)
@@ -534,6 +535,7 @@ def fuzz_variant(
         spec_url, spec = fetch_spec(server, result)
         phases = schedule.phases(args.phases)
         if phases != args.phases:
+            result.reduced = True
             result.notes.append(f"phases {phases} only: the deadline was near")
         run_schemathesis(
             server, spec_url, spec, args.cases, workdir, extra_env, args.seed, phases, result
@@ -676,9 +678,9 @@ def main(argv: list[str] | None = None) -> int:
         f"fuzz: {len(results)} variants, {len(bad)} with findings or errors, "
         f"{total_cases} cases in {elapsed:.0f}s"
     )
-    reduced = [r for r in results if any("the deadline was near" in n for n in r.notes)]
+    reduced = sum(result.reduced for result in results)
     if reduced:
-        log(f"{len(reduced)} variants had the {Schedule.REDUCED} phase alone (--deadline)")
+        log(f"{reduced} variants had the {Schedule.REDUCED} phase alone (--deadline)")
     if args.report:
         args.report.write_text(
             json.dumps(
@@ -695,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
                             "undocumented_status": r.undocumented_status,
                             "other": r.other,
                             "error": r.error,
+                            "reduced": r.reduced,
                             "notes": r.notes,
                             "server_exceptions": r.server_exceptions,
                             "failures": r.failures_text,

@@ -11,12 +11,24 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from flask import Flask, Response, current_app, has_request_context
 from limits import parse
-from sqlalchemy import Engine, Row, case, create_engine, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Executable,
+    Row,
+    String,
+    bindparam,
+    case,
+    create_engine,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -68,9 +80,9 @@ def lease_period() -> int:
     return int(time.time() // RESERVATION_LEASE_SECONDS)
 
 
-def _insert(engine: Engine) -> Any:
+def _insert(dialect: str) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
-    return postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 def init_accounting(app: Flask, database_url: str) -> None:
@@ -142,14 +154,14 @@ def write_after_response(response: Response) -> Response:
     return response
 
 
-def _execute(engine: Engine, statement: Any) -> Row[Any] | None:
+def _execute(engine: Engine, statement: Executable, parameters: dict[str, Any]) -> Row[Any] | None:
     """One statement in autocommit; once more on a new connection if the server dropped the
     pooled one. (A reservation whose reply was lost with the connection expires with its lease.)
     """
     for attempt in (1, 2):
         try:
             with engine.connect() as connection:
-                result = connection.execute(statement)
+                result = connection.execute(statement, parameters)
                 row = result.first() if result.returns_rows else None
                 connection.commit()  # a no-op in autocommit; commits on SQLite
                 return row
@@ -175,6 +187,49 @@ def check_budget(owner: str) -> None:
         raise budget_exceeded()
 
 
+# The accounting's statements are built once per dialect, their values bound at each call: a
+# statement built per call costs more CPU than its round trip to the database.
+
+
+def _typed(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+@cache
+def _reserve_statement(dialect: str, *, budgeted: bool) -> Executable:
+    lease = col(AIDailyUsage.lease)
+    period = bindparam("p_period", type_=BigInteger)
+    estimate = bindparam("p_estimate", type_=BigInteger)
+    current = lease >= period  # another instance's clock may be a little ahead
+    reserved = case((current, col(AIDailyUsage.reserved)), else_=0)
+    reserved_before = case(
+        (current, col(AIDailyUsage.reserved_before)),
+        (lease == period - 1, col(AIDailyUsage.reserved)),
+        else_=0,
+    )
+    insert = _insert(dialect)(AIDailyUsage).values(
+        owner=_typed("p_owner", col(AIDailyUsage.owner)),
+        day=_typed("p_day", col(AIDailyUsage.day)),
+        tokens=0,
+        reserved=estimate,
+        reserved_before=0,
+        lease=period,
+        requests=0,
+    )
+    budget = bindparam("p_budget", type_=BigInteger)
+    under_budget = col(AIDailyUsage.tokens) + reserved + reserved_before < budget
+    statement: Executable = insert.on_conflict_do_update(
+        index_elements=[col(AIDailyUsage.owner), col(AIDailyUsage.day)],
+        set_={
+            "reserved": reserved + estimate,
+            "reserved_before": reserved_before,
+            "lease": case((current, lease), else_=period),
+        },
+        where=under_budget if budgeted else None,
+    ).returning(col(AIDailyUsage.tokens), col(AIDailyUsage.lease))
+    return statement
+
+
 def reserve(owner: str, estimate: int) -> Reservation:
     """Admit a call, or raise 429 `budget_exceeded` once today's tokens reach the budget.
 
@@ -187,35 +242,17 @@ def reserve(owner: str, estimate: int) -> Reservation:
     # This app's own settled calls first (the budget row still holds their reservations).
     settlements().write(wait=False)
     budget = ai_settings().ai_token_budget_daily
-    day, period = utc_today(), lease_period()
     engine = accounting_engine()
-    row = col(AIDailyUsage.lease)
-    current = row >= period  # another instance's clock may be a little ahead
-    reserved = case((current, col(AIDailyUsage.reserved)), else_=0)
-    reserved_before = case(
-        (current, col(AIDailyUsage.reserved_before)),
-        (row == period - 1, col(AIDailyUsage.reserved)),
-        else_=0,
-    )
-    insert = _insert(engine)(AIDailyUsage).values(
-        owner=owner,
-        day=day,
-        tokens=0,
-        reserved=estimate,
-        reserved_before=0,
-        lease=period,
-        requests=0,
-    )
-    statement = insert.on_conflict_do_update(
-        index_elements=[col(AIDailyUsage.owner), col(AIDailyUsage.day)],
-        set_={
-            "reserved": reserved + estimate,
-            "reserved_before": reserved_before,
-            "lease": case((current, row), else_=period),
-        },
-        where=(col(AIDailyUsage.tokens) + reserved + reserved_before < budget) if budget else None,
-    ).returning(col(AIDailyUsage.tokens), col(AIDailyUsage.lease))
-    admitted = _execute(engine, statement)
+    statement = _reserve_statement(engine.dialect.name, budgeted=bool(budget))
+    day = utc_today()
+    parameters = {
+        "p_owner": owner,
+        "p_day": day,
+        "p_estimate": estimate,
+        "p_period": lease_period(),
+        "p_budget": budget,
+    }
+    admitted = _execute(engine, statement, parameters)
     if admitted is None:
         raise budget_exceeded()
     return Reservation(owner, day, estimate, lease=admitted.lease, used=admitted.tokens)
@@ -266,56 +303,102 @@ def settle(reservation: Reservation, record: UsageRecord) -> int:
 
 
 def _write_settlement(engine: Engine, reservation: Reservation, row: dict[str, Any]) -> None:
-    stored = (
-        _insert(engine)(AIUsage)
-        .values(**row)
+    parameters = {
+        **{f"u_{name}": value for name, value in row.items()},
+        "p_owner": reservation.owner,
+        "p_day": reservation.day,
+        "p_lease": reservation.lease,
+        "p_tokens": reservation.tokens,
+    }
+    if engine.dialect.name == "postgresql":
+        # One statement: the record's insert is a CTE the counters' update reads.
+        _execute(engine, _settle_statement(), parameters)
+        return
+    stored, count = _settle_statements_sqlite()
+    with engine.begin() as connection:  # SQLite: no writes in a CTE
+        is_new = connection.execute(stored, parameters).first() is not None
+        total = row["total_tokens"] if is_new else 0
+        connection.execute(count, {**parameters, "p_total": total, "p_new": int(is_new)})
+
+
+def _store_record(dialect: str) -> Any:
+    """INSERT of the call's record unless its `request_id` is stored; returns its tokens."""
+    columns = AIUsage.__table__.columns  # type: ignore[attr-defined]
+    names = (
+        "owner",
+        "request_id",
+        "endpoint",
+        "provider",
+        "model",
+        "status",
+        "cached",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "latency_ms",
+        "created_at",
+    )
+    return (
+        _insert(dialect)(AIUsage)
+        .values({name: _typed(f"u_{name}", columns[name]) for name in names})
         .on_conflict_do_nothing(index_elements=[col(AIUsage.request_id)])
         .returning(col(AIUsage.total_tokens))
     )
+
+
+def _release() -> dict[str, Any]:
+    """The reservation leaves the bucket of its period, if that is still kept."""
     lease = col(AIDailyUsage.lease)
-    release = {
-        # The reservation is in the bucket of its period, if that is still kept.
+    made_in = bindparam("p_lease", type_=BigInteger)
+    tokens = bindparam("p_tokens", type_=BigInteger)
+    return {
         "reserved": case(
-            (lease == reservation.lease, col(AIDailyUsage.reserved) - reservation.tokens),
+            (lease == made_in, col(AIDailyUsage.reserved) - tokens),
             else_=col(AIDailyUsage.reserved),
         ),
         "reserved_before": case(
-            (
-                lease == reservation.lease + 1,
-                col(AIDailyUsage.reserved_before) - reservation.tokens,
-            ),
+            (lease == made_in + 1, col(AIDailyUsage.reserved_before) - tokens),
             else_=col(AIDailyUsage.reserved_before),
         ),
     }
-    day = (col(AIDailyUsage.owner) == reservation.owner, col(AIDailyUsage.day) == reservation.day)
-    if engine.dialect.name == "postgresql":
-        # One statement: the record's insert is a CTE the counters' update reads.
-        counted = stored.cte("stored")
-        _execute(
-            engine,
-            update(AIDailyUsage)
-            .where(*day)
-            .values(
-                **release,
-                tokens=col(AIDailyUsage.tokens)
-                + select(func.coalesce(func.sum(counted.c.total_tokens), 0)).scalar_subquery(),
-                requests=col(AIDailyUsage.requests)
-                + select(func.count()).select_from(counted).scalar_subquery(),
-            ),
+
+
+def _owner_day() -> tuple[Any, Any]:
+    return (
+        col(AIDailyUsage.owner) == bindparam("p_owner", type_=String),
+        col(AIDailyUsage.day) == _typed("p_day", col(AIDailyUsage.day)),
+    )
+
+
+@cache
+def _settle_statement() -> Executable:
+    counted = _store_record("postgresql").cte("stored")
+    statement: Executable = (
+        update(AIDailyUsage)
+        .where(*_owner_day())
+        .values(
+            **_release(),
+            tokens=col(AIDailyUsage.tokens)
+            + select(func.coalesce(func.sum(counted.c.total_tokens), 0)).scalar_subquery(),
+            requests=col(AIDailyUsage.requests)
+            + select(func.count()).select_from(counted).scalar_subquery(),
         )
-        return
-    with engine.begin() as connection:  # SQLite: no writes in a CTE
-        is_new = connection.execute(stored).first() is not None
-        total = row["total_tokens"] if is_new else 0
-        connection.execute(
-            update(AIDailyUsage)
-            .where(*day)
-            .values(
-                **release,
-                tokens=col(AIDailyUsage.tokens) + total,
-                requests=col(AIDailyUsage.requests) + int(is_new),
-            )
+    )
+    return statement
+
+
+@cache
+def _settle_statements_sqlite() -> tuple[Executable, Executable]:
+    count: Executable = (
+        update(AIDailyUsage)
+        .where(*_owner_day())
+        .values(
+            **_release(),
+            tokens=col(AIDailyUsage.tokens) + bindparam("p_total", type_=BigInteger),
+            requests=col(AIDailyUsage.requests) + bindparam("p_new", type_=BigInteger),
         )
+    )
+    return _store_record("sqlite"), count
 
 
 def high_usage(today_tokens: int) -> bool:

@@ -127,15 +127,27 @@ LIMIT_RETRY_AFTER_HEADER = "X-RateLimit-Retry-After"
 
 
 class FixedWindowInOneTrip(FixedWindowRateLimiter):
-    """flask-limiter's default strategy, the fixed window, in one Redis round trip per request.
+    """flask-limiter's default strategy, the fixed window, in one Redis round trip per limit.
 
     After counting a hit, flask-limiter asks for the window's state (remaining, reset) to write
     the `X-RateLimit-*` headers: a GET and a TTL, two more round trips. Here the hit's own
-    pipeline also reads the TTL, and the state it saw answers that question."""
+    pipeline also reads the TTL, and the state it saw answers that question (per window: a
+    request may count against more than one, e.g. the default limit and the AI limit)."""
+
+    SEEN_PER_THREAD = 8  # a request counts against a few windows; older states are dropped
 
     def __init__(self, storage: Storage) -> None:
         super().__init__(storage)
-        self._seen = threading.local()  # (key, state) of this thread's last hit
+        self._seen = threading.local()  # this thread's last hits: {key: state}
+
+    def _remember(self, key: str, stats: WindowStats) -> None:
+        seen: dict[str, WindowStats] | None = getattr(self._seen, "states", None)
+        if seen is None:
+            seen = self._seen.states = {}
+        seen.pop(key, None)
+        seen[key] = stats
+        if len(seen) > self.SEEN_PER_THREAD:
+            del seen[next(iter(seen))]
 
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
         key = item.key_for(*identifiers)
@@ -155,16 +167,16 @@ class FixedWindowInOneTrip(FixedWindowRateLimiter):
         else:
             count = storage.incr(key, item.get_expiry(), amount=cost)
             reset = storage.get_expiry(key)
-        self._seen.state = (key, WindowStats(reset, max(0, item.amount - int(count))))
+        self._remember(key, WindowStats(reset, max(0, item.amount - int(count))))
         return int(count) <= item.amount
 
     def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        seen: tuple[str, WindowStats] | None = getattr(self._seen, "state", None)
-        if seen is not None and seen[0] == item.key_for(*identifiers):
-            self._seen.state = None
-            return seen[1]
-        stats: WindowStats = super().get_window_stats(item, *identifiers)
-        return stats
+        seen: dict[str, WindowStats] | None = getattr(self._seen, "states", None)
+        stats = seen.pop(item.key_for(*identifiers), None) if seen else None
+        if stats is not None:
+            return stats
+        fetched: WindowStats = super().get_window_stats(item, *identifiers)
+        return fetched
 
 
 class AppLimiter(Limiter):

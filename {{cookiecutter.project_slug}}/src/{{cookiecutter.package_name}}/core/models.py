@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Table, func, over
+from sqlalchemy import ColumnElement, Table, func
 from sqlmodel import Session, SQLModel, select
 
 
@@ -86,10 +86,14 @@ def paginate(
     convert: Callable[[Row], T],
     order_by: Sequence[Any],
 ) -> Page[T]:
-    """One page of the `model` rows matching `where`, and their total, in one query (the count
-    is a window over the same rows)."""
+    """One page of the `model` rows matching `where`, and their total, in one query: the count
+    is a subquery that PostgreSQL runs once (an InitPlan), not a window over the rows, which
+    would make it read every matching row in full before the sort and the limit."""
+    counting = select(func.count()).select_from(model).where(*where)
+    # Not correlated: the subquery counts its own rows, not the outer query's current one.
+    total_of_all = counting.scalar_subquery().correlate(None)
     statement = (
-        select(model, over(func.count()))
+        select(model, total_of_all)
         .where(*where)
         .order_by(*order_by)
         .offset((query.page - 1) * query.size)
@@ -101,7 +105,7 @@ def paginate(
     elif query.page == 1:
         total = 0
     else:  # past the last page: no row carries the count
-        total = session.exec(select(func.count()).select_from(model).where(*where)).one()
+        total = session.exec(counting).one()
     return Page[T](
         items=[convert(row[0]) for row in rows],
         total=total,

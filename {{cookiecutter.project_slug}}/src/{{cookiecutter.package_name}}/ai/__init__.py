@@ -7,6 +7,7 @@ about Flask: a small provider protocol, one module per provider, retries and str
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask_openapi3 import OpenAPI
@@ -35,6 +36,9 @@ def init_app(app: OpenAPI) -> None:
 
         provider = TracedProvider(provider)
     app.extensions["ai_provider"] = provider
+    # The SDK's HTTP client (httpx2) logs every call at INFO: the access log and the AI metrics
+    # already record each one.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     init_accounting(app, settings.database_url)
     app.register_api(ai_bp)
     app.register_api(recipes_bp)

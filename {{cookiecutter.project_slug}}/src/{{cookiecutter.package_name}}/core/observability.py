@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,22 @@ HTTP_LATENCY = Histogram(
     ["method", "endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+
+# A request's series, looked up once per (method, route, status): prometheus-client checks
+# the label values and takes a lock on every `labels()` call.
+_series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def _request_series(method: str, endpoint: str, status: str) -> tuple[Any, Any]:
+    key = (method, endpoint, status)
+    series = _series.get(key)
+    if series is None:
+        series = _series[key] = (
+            HTTP_REQUESTS.labels(method, endpoint, status),
+            HTTP_LATENCY.labels(method, endpoint),
+        )
+    return series
+
 
 _STANDARD_RECORD_KEYS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -96,17 +112,18 @@ def init_observability(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else secrets.token_hex(16)
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        request_id = g.get("request_id") or uuid.uuid4().hex
+        request_id = g.get("request_id") or secrets.token_hex(16)
         response.headers[REQUEST_ID_HEADER] = request_id
         duration = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        HTTP_REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, endpoint).observe(duration)
+        count, latency = _request_series(request.method, endpoint, str(response.status_code))
+        count.inc()
+        latency.observe(duration)
         if not endpoint.startswith("/health") and access_log.isEnabledFor(logging.INFO):
             # The line is built here, once: no %-formatting later, no request id lookup.
             method, path, status = request.method, request.path, response.status_code

@@ -188,7 +188,8 @@ class AppLimiter(Limiter):
     - `Retry-After` is left alone unless the limiter itself refused the request. flask-limiter
       would stamp the reset of the default limit's window on every response, so a provider's
       "retry in 5 s" would reach the client as "retry in 59 s".
-    - Whole blueprints can skip it (`skip_blueprint`), its check and its headers: the probes.
+    - Whole blueprints can skip it (`skip_blueprint`), its check, headers and teardown: the
+      probes.
     - The fixed window counts a hit and reads its window in one round trip
       (`FixedWindowInOneTrip`).
     """
@@ -226,6 +227,16 @@ class AppLimiter(Limiter):
             return _retry_after_for_limited_only(inject_headers(response))
 
         hooks[index] = rate_limit_headers
+        # Its teardown resets the request's limiter state, which a skipped route never made.
+        teardowns = app.teardown_request_funcs[None]
+        index = next(i for i, hook in enumerate(teardowns) if getattr(hook, "__self__", 0) is self)
+        release_context = teardowns[index]
+
+        def release_unless_skipped(error: BaseException | None = None) -> None:
+            if request.blueprint not in self.skipped_blueprints:
+                release_context(error)
+
+        teardowns[index] = release_unless_skipped
         self._limiter = FixedWindowInOneTrip(self.storage)
         fallback = getattr(self, "_fallback_storage", None)  # set when the fallback is enabled
         if fallback is not None:

@@ -2,23 +2,19 @@
 
 Tools go out as `tools` (functions), come back as the message's `tool_calls` (streamed in
 pieces, assembled here by their index), and their results go back as `tool` messages.
+
+The body is built here and sent with the SDK client's `post()`, the reply read as plain JSON
+(`cast_to=object`): the SDK still does the URLs, auth, timeouts and HTTP errors, without its
+typed layer, whose params transform and reply models took a third of a call's time on loopback
+(1.5 ms against 1.0 ms), and 4.4 ms of CPU against 2.6 ms for a stream of seven chunks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 import openai
-from openai import omit
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessageParam,
-    ChatCompletionToolParam,
-)
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from ..base import (
     ChatRequest,
@@ -32,6 +28,11 @@ from ..base import (
     sdk_client,
     translate_sdk_error,
 )
+
+JSONObject = Mapping[str, object]
+
+# What the SDK's chat.completions.create() sends: the bearer key (not an admin key).
+_OPTIONS: openai.RequestOptions = {"security": {"bearer_auth": True}}
 
 
 class OpenAIProvider:
@@ -55,76 +56,66 @@ class OpenAIProvider:
 
     def complete(self, request: ChatRequest) -> ChatResponse:
         try:
-            completion = self._client.chat.completions.create(
-                model=request.model,
-                messages=_messages(request),
-                temperature=_given(request.temperature),
-                max_tokens=_given(request.max_tokens),
-                response_format=self._response_format(request),
-                tools=_tools(request),
+            reply = self._client.post(
+                "/chat/completions", body=self._body(request), cast_to=object, options=_OPTIONS
             )
         except Exception as exc:
             raise translate_error(exc) from exc
-        return _parse_completion(completion)
+        return _parse_completion(reply)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamChunk]:
+        body = self._body(request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
         try:
-            upstream = self._client.chat.completions.create(
-                model=request.model,
-                messages=_messages(request),
-                temperature=_given(request.temperature),
-                max_tokens=_given(request.max_tokens),
-                response_format=self._response_format(request),
-                tools=_tools(request),
+            upstream = self._client.post(
+                "/chat/completions",
+                body=body,
+                cast_to=object,
+                options=_OPTIONS,
                 stream=True,
-                stream_options={"include_usage": True},
+                stream_cls=openai.Stream[object],
             )
         except Exception as exc:
             raise translate_error(exc) from exc
         return _chunks(upstream)
 
-    def _response_format(self, request: ChatRequest) -> Any:
+    def _body(self, request: ChatRequest) -> dict[str, object]:
+        """The request as the wire protocol has it; unset options are left out."""
+        body: dict[str, object] = {
+            "model": request.model,
+            "messages": [_message(m) for m in request.messages],
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body["max_tokens"] = request.max_tokens
         if request.json_output and self._json_mode:
-            return {"type": "json_object"}
-        return omit
+            body["response_format"] = {"type": "json_object"}
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": spec.name,
+                        "description": spec.description,
+                        "parameters": spec.parameters,
+                    },
+                }
+                for spec in request.tools
+            ]
+        return body
 
 
-def _given(value: Any) -> Any:
-    return omit if value is None else value
-
-
-def _tools(request: ChatRequest) -> Any:
-    if not request.tools:
-        return omit
-    return [
-        cast(
-            "ChatCompletionToolParam",
-            {
-                "type": "function",
-                "function": {
-                    "name": spec.name,
-                    "description": spec.description,
-                    "parameters": spec.parameters,
-                },
-            },
-        )
-        for spec in request.tools
-    ]
-
-
-def _messages(request: ChatRequest) -> list[ChatCompletionMessageParam]:
-    return [_message(m) for m in request.messages]
-
-
-def _message(message: Message) -> ChatCompletionMessageParam:
+def _message(message: Message) -> dict[str, object]:
     if message.role == "tool":
-        param: dict[str, Any] = {
+        return {
             "role": "tool",
             "tool_call_id": message.tool_call_id,
             "content": message.content,
         }
-    elif message.tool_calls:
-        param = {
+    if message.tool_calls:
+        return {
             "role": "assistant",
             "content": message.content or None,
             "tool_calls": [
@@ -136,36 +127,66 @@ def _message(message: Message) -> ChatCompletionMessageParam:
                 for call in message.tool_calls
             ],
         }
-    else:
-        param = {"role": message.role, "content": message.content}
-    return cast("ChatCompletionMessageParam", param)
+    return {"role": message.role, "content": message.content}
 
 
-def _parse_completion(completion: ChatCompletion) -> ChatResponse:
-    # Not every OpenAI-compatible server sends what the SDK's types promise.
-    choices = getattr(completion, "choices", None) or []
-    if not choices or getattr(choices[0], "message", None) is None:
+# Replies are read defensively: not every OpenAI-compatible server sends every field.
+
+
+def _object(value: object) -> JSONObject:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _objects(value: object) -> list[JSONObject]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _usage(value: JSONObject) -> Usage:
+    return Usage(_count(value.get("prompt_tokens")), _count(value.get("completion_tokens")))
+
+
+def _parse_completion(reply: object) -> ChatResponse:
+    completion = _object(reply)
+    choices = _objects(completion.get("choices"))
+    message = choices[0].get("message") if choices else None
+    if not isinstance(message, Mapping):
         raise ProviderBadReplyError("The provider's reply has no choices.")
-    message = choices[0].message
     tool_calls = tuple(
-        ToolCall(call.id, call.function.name, call.function.arguments or "")
-        for call in message.tool_calls or []
-        if call.type == "function"
+        _tool_call(index, call)
+        for index, call in enumerate(_objects(message.get("tool_calls")))
+        if call.get("type", "function") == "function"
     )
-    content = message.content
+    content = message.get("content")
     if content is None and tool_calls:
         content = ""
     if not isinstance(content, str):
         raise ProviderBadReplyError("The provider's reply has no text content.")
-    usage = completion.usage
+    usage = completion.get("usage")
     # Some compatible servers say "stop" even when they ask for tools.
-    finish_reason = "tool_calls" if tool_calls else str(choices[0].finish_reason or "stop")
+    finish_reason = "tool_calls" if tool_calls else _text(choices[0].get("finish_reason")) or "stop"
     return ChatResponse(
         content=content,
         finish_reason=finish_reason,
-        model=str(completion.model or ""),
-        usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
+        model=_text(completion.get("model")),
+        usage=_usage(usage) if isinstance(usage, Mapping) else Usage(),
         tool_calls=tool_calls,
+    )
+
+
+def _tool_call(index: int, call: JSONObject) -> ToolCall:
+    function = _object(call.get("function"))
+    return ToolCall(
+        _text(call.get("id")) or f"call_{index}",
+        _text(function.get("name")),
+        _text(function.get("arguments")),
     )
 
 
@@ -183,13 +204,18 @@ class _ToolCallAssembler:
     def __init__(self) -> None:
         self._calls: dict[int, _PartialCall] = {}
 
-    def add(self, pieces: list[ChoiceDeltaToolCall]) -> None:
+    def add(self, pieces: list[JSONObject]) -> None:
         for piece in pieces:
-            call = self._calls.setdefault(piece.index, _PartialCall())
-            call.id = call.id or (piece.id or "")
-            if piece.function is not None:
-                call.name += piece.function.name or ""
-                call.arguments.append(piece.function.arguments or "")
+            index = piece.get("index")
+            if not isinstance(index, int):  # untagged: a piece with an id starts a new call
+                last = max(self._calls, default=-1)
+                index = last + 1 if piece.get("id") or last < 0 else last
+            call = self._calls.setdefault(index, _PartialCall())
+            call.id = call.id or _text(piece.get("id"))
+            function = piece.get("function")
+            if isinstance(function, Mapping):
+                call.name += _text(function.get("name"))
+                call.arguments.append(_text(function.get("arguments")))
 
     def take(self) -> tuple[ToolCall, ...]:
         calls = tuple(
@@ -200,22 +226,26 @@ class _ToolCallAssembler:
         return calls
 
 
-def _chunks(upstream: openai.Stream[ChatCompletionChunk]) -> Iterator[StreamChunk]:
+def _chunks(upstream: openai.Stream[object]) -> Iterator[StreamChunk]:
     calls = _ToolCallAssembler()
     try:
-        for chunk in upstream:
-            usage = chunk.usage
-            if usage is not None:
-                yield StreamChunk(usage=Usage(usage.prompt_tokens, usage.completion_tokens))
-            for choice in chunk.choices or []:
-                delta = choice.delta
-                if delta is not None and delta.tool_calls:
-                    calls.add(delta.tool_calls)
-                finished = calls.take() if choice.finish_reason else ()
+        for event in upstream:
+            chunk = _object(event)
+            usage = chunk.get("usage")
+            if isinstance(usage, Mapping):
+                yield StreamChunk(usage=_usage(usage))
+            model = _text(chunk.get("model")) or None
+            for choice in _objects(chunk.get("choices")):
+                delta = _object(choice.get("delta"))
+                pieces = _objects(delta.get("tool_calls"))
+                if pieces:
+                    calls.add(pieces)
+                finish_reason = _text(choice.get("finish_reason")) or None
+                finished = calls.take() if finish_reason else ()
                 yield StreamChunk(
-                    delta=(delta.content or "") if delta else "",
-                    finish_reason="tool_calls" if finished else choice.finish_reason,
-                    model=chunk.model or None,
+                    delta=_text(delta.get("content")),
+                    finish_reason="tool_calls" if finished else finish_reason,
+                    model=model,
                     tool_calls=finished,
                 )
         left = calls.take()  # a server that never said why it stopped

@@ -53,8 +53,8 @@ CORE = [
         "every response carries X-Request-ID, the caller's own when it sent one",
         "core/observability.py:init_observability._start",
         (
-            "g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex",
-            "g.request_id = uuid.uuid4().hex",
+            "incoming if _VALID_REQUEST_ID.match(incoming) else secrets.token_hex(16)",
+            "secrets.token_hex(16)",
         ),
         tests=("tests/test_errors.py",),
     ),
@@ -159,18 +159,18 @@ AI = [
     mutation(
         "budget-off-by-one",
         "a call is refused once today's tokens reach the budget (<, not <=)",
-        "ai/usage.py:reserve",
+        "ai/usage.py:_reserve_statement",
         (
-            "col(AIDailyUsage.tokens) + reserved + reserved_before < budget",
-            "col(AIDailyUsage.tokens) + reserved + reserved_before <= budget",
+            "under_budget = col(AIDailyUsage.tokens) + reserved + reserved_before < budget",
+            "under_budget = col(AIDailyUsage.tokens) + reserved + reserved_before <= budget",
         ),
         tests=("tests/test_ai_budget.py",),
     ),
     mutation(
         "reservations-never-expire",
         "a reservation its worker never settled stops counting once its lease has passed",
-        "ai/usage.py:reserve",
-        ("current = row >= period", "current = row >= 0"),
+        "ai/usage.py:_reserve_statement",
+        ("current = lease >= period", "current = lease >= 0"),
         tests=("tests/test_ai_budget.py",),
     ),
     mutation(

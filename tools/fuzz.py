@@ -89,7 +89,7 @@ import urllib.request
 import schemathesis
 
 BASE = os.environ["FUZZ_BASE_URL"]
-PROTECTED = {int(v) for v in os.environ.get("FUZZ_PROTECTED_USER_IDS", "").split(",") if v}
+PROTECTED = {v for v in os.environ.get("FUZZ_PROTECTED_USER_IDS", "").split(",") if v}
 SPARE = int(os.environ.get("FUZZ_SPARE_USER_ID") or 0)
 ADMIN_ONLY = re.compile(r"^/api/v1/users(/\\{[^}]+\\})?$")
 
@@ -125,15 +125,28 @@ class Login:
         case.headers["Authorization"] = f"Bearer {data}"
 
 
-@schemathesis.hook
-def map_path_parameters(ctx, path_parameters):
-    # Admin routes may deactivate or demote any account; aim them at a spare one, not at
-    # the accounts the rest of the run logs in with.
-    if SPARE and ctx.operation is not None and ADMIN_ONLY.match(ctx.operation.path):
+def _spare_the_protected(path, path_parameters):
+    """Admin routes may deactivate or demote any account; aim them at a spare one, not at
+    the accounts the rest of the run logs in with."""
+    if SPARE and ADMIN_ONLY.match(path):
         for name, value in list((path_parameters or {}).items()):
-            if value in PROTECTED:
+            if str(value) in PROTECTED:  # an int when generated, maybe a str from a link
                 path_parameters[name] = SPARE
     return path_parameters
+
+
+@schemathesis.hook
+def map_path_parameters(ctx, path_parameters):
+    if ctx.operation is None:
+        return path_parameters
+    return _spare_the_protected(ctx.operation.path, path_parameters)
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    # The stateful phase fills path parameters from earlier responses (a user listed by
+    # GET /users, then PATCHed), which the generation hook above never sees.
+    _spare_the_protected(case.operation.path, case.path_parameters)
 '''
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -190,6 +190,28 @@ def tool_arguments(call: ToolCall) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# Replies read as plain JSON, defensively: gateways and compatible servers do not always send
+# every field the protocol has.
+
+JSONObject = Mapping[str, object]
+
+
+def as_object(value: object) -> JSONObject:
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_objects(value: object) -> list[JSONObject]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def as_text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def as_count(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def status_error(status: int, message: str, retry_after: float | None) -> ProviderError:

@@ -24,12 +24,17 @@ import anthropic
 from ..base import (
     ChatRequest,
     ChatResponse,
+    JSONObject,
     Message,
     ProviderBadReplyError,
     ProviderError,
     StreamChunk,
     ToolCall,
     Usage,
+    as_count,
+    as_object,
+    as_objects,
+    as_text,
     sdk_client,
     tool_arguments,
     translate_sdk_error,
@@ -42,8 +47,6 @@ _FINISH_REASONS = {
     "max_tokens": "length",
     "tool_use": "tool_calls",
 }
-
-JSONObject = Mapping[str, object]
 
 
 class AnthropicProvider:
@@ -136,47 +139,28 @@ def _assistant_blocks(message: Message) -> list[dict[str, object]]:
     return blocks if message.content else blocks[1:]  # no empty text blocks
 
 
-# Replies are read defensively: proxies and gateways do not always send every field.
-
-
-def _object(value: object) -> JSONObject:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _objects(value: object) -> list[JSONObject]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) else 0
-
-
 def _parse_message(reply: object) -> ChatResponse:
-    message = _object(reply)
+    message = as_object(reply)
     content = message.get("content")
     usage = message.get("usage")
     if not isinstance(content, list) or not isinstance(usage, Mapping):
         raise ProviderBadReplyError("The provider's reply is not a message.")
-    blocks = _objects(content)
-    text = "".join(_text(block.get("text")) for block in blocks if block.get("type") == "text")
+    blocks = as_objects(content)
+    text = "".join(as_text(block.get("text")) for block in blocks if block.get("type") == "text")
     tool_calls = tuple(_tool_use(block) for block in blocks if block.get("type") == "tool_use")
-    stop = _text(message.get("stop_reason")) or "end_turn"
+    stop = as_text(message.get("stop_reason")) or "end_turn"
     return ChatResponse(
         content=text,
         finish_reason="tool_calls" if tool_calls else _FINISH_REASONS.get(stop, stop),
-        model=_text(message.get("model")),
-        usage=Usage(_count(usage.get("input_tokens")), _count(usage.get("output_tokens"))),
+        model=as_text(message.get("model")),
+        usage=Usage(as_count(usage.get("input_tokens")), as_count(usage.get("output_tokens"))),
         tool_calls=tool_calls,
     )
 
 
 def _tool_use(block: JSONObject) -> ToolCall:
     arguments = json.dumps(block.get("input", {}))
-    return ToolCall(_text(block.get("id")), _text(block.get("name")), arguments)
+    return ToolCall(as_text(block.get("id")), as_text(block.get("name")), arguments)
 
 
 def _chunks(upstream: anthropic.Stream[object]) -> Iterator[StreamChunk]:
@@ -185,26 +169,26 @@ def _chunks(upstream: anthropic.Stream[object]) -> Iterator[StreamChunk]:
     calls: dict[int, tuple[str, str, list[str]]] = {}
     try:
         for item in upstream:  # the SDK leaves out pings and raises on error events
-            event = _object(item)
+            event = as_object(item)
             kind = event.get("type")
-            index = _count(event.get("index"))
+            index = as_count(event.get("index"))
             if kind == "message_start":
-                start = _object(event.get("message"))
-                prompt_tokens = _count(_object(start.get("usage")).get("input_tokens"))
-                yield StreamChunk(model=_text(start.get("model")) or None)
+                start = as_object(event.get("message"))
+                prompt_tokens = as_count(as_object(start.get("usage")).get("input_tokens"))
+                yield StreamChunk(model=as_text(start.get("model")) or None)
             elif kind == "content_block_start":
-                block = _object(event.get("content_block"))
+                block = as_object(event.get("content_block"))
                 if block.get("type") == "tool_use":
-                    calls[index] = (_text(block.get("id")), _text(block.get("name")), [])
+                    calls[index] = (as_text(block.get("id")), as_text(block.get("name")), [])
             elif kind == "content_block_delta":
-                delta = _object(event.get("delta"))
+                delta = as_object(event.get("delta"))
                 if delta.get("type") == "text_delta":
-                    yield StreamChunk(delta=_text(delta.get("text")))
+                    yield StreamChunk(delta=as_text(delta.get("text")))
                 elif delta.get("type") == "input_json_delta" and index in calls:
-                    calls[index][2].append(_text(delta.get("partial_json")))
+                    calls[index][2].append(as_text(delta.get("partial_json")))
             elif kind == "message_delta":
-                stop = _text(_object(event.get("delta")).get("stop_reason")) or "end_turn"
-                completion_tokens = _count(_object(event.get("usage")).get("output_tokens"))
+                stop = as_text(as_object(event.get("delta")).get("stop_reason")) or "end_turn"
+                completion_tokens = as_count(as_object(event.get("usage")).get("output_tokens"))
                 finished = tuple(
                     ToolCall(call_id, name, "".join(pieces) or "{}")
                     for _, (call_id, name, pieces) in sorted(calls.items())

@@ -19,17 +19,20 @@ import openai
 from ..base import (
     ChatRequest,
     ChatResponse,
+    JSONObject,
     Message,
     ProviderBadReplyError,
     ProviderError,
     StreamChunk,
     ToolCall,
     Usage,
+    as_count,
+    as_object,
+    as_objects,
+    as_text,
     sdk_client,
     translate_sdk_error,
 )
-
-JSONObject = Mapping[str, object]
 
 # What the SDK's chat.completions.create() sends: the bearer key (not an admin key).
 _OPTIONS: openai.RequestOptions = {"security": {"bearer_auth": True}}
@@ -130,38 +133,19 @@ def _message(message: Message) -> dict[str, object]:
     return {"role": message.role, "content": message.content}
 
 
-# Replies are read defensively: not every OpenAI-compatible server sends every field.
-
-
-def _object(value: object) -> JSONObject:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _objects(value: object) -> list[JSONObject]:
-    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _count(value: object) -> int:
-    return value if isinstance(value, int) else 0
-
-
 def _usage(value: JSONObject) -> Usage:
-    return Usage(_count(value.get("prompt_tokens")), _count(value.get("completion_tokens")))
+    return Usage(as_count(value.get("prompt_tokens")), as_count(value.get("completion_tokens")))
 
 
 def _parse_completion(reply: object) -> ChatResponse:
-    completion = _object(reply)
-    choices = _objects(completion.get("choices"))
+    completion = as_object(reply)
+    choices = as_objects(completion.get("choices"))
     message = choices[0].get("message") if choices else None
     if not isinstance(message, Mapping):
         raise ProviderBadReplyError("The provider's reply has no choices.")
     tool_calls = tuple(
         _tool_call(index, call)
-        for index, call in enumerate(_objects(message.get("tool_calls")))
+        for index, call in enumerate(as_objects(message.get("tool_calls")))
         if call.get("type", "function") == "function"
     )
     content = message.get("content")
@@ -171,22 +155,22 @@ def _parse_completion(reply: object) -> ChatResponse:
         raise ProviderBadReplyError("The provider's reply has no text content.")
     usage = completion.get("usage")
     # Some compatible servers say "stop" even when they ask for tools.
-    finish_reason = "tool_calls" if tool_calls else _text(choices[0].get("finish_reason")) or "stop"
+    finish_reason = "tool_calls" if tool_calls else as_text(choices[0].get("finish_reason"))
     return ChatResponse(
         content=content,
-        finish_reason=finish_reason,
-        model=_text(completion.get("model")),
+        finish_reason=finish_reason or "stop",
+        model=as_text(completion.get("model")),
         usage=_usage(usage) if isinstance(usage, Mapping) else Usage(),
         tool_calls=tool_calls,
     )
 
 
 def _tool_call(index: int, call: JSONObject) -> ToolCall:
-    function = _object(call.get("function"))
+    function = as_object(call.get("function"))
     return ToolCall(
-        _text(call.get("id")) or f"call_{index}",
-        _text(function.get("name")),
-        _text(function.get("arguments")),
+        as_text(call.get("id")) or f"call_{index}",
+        as_text(function.get("name")),
+        as_text(function.get("arguments")),
     )
 
 
@@ -211,11 +195,11 @@ class _ToolCallAssembler:
                 last = max(self._calls, default=-1)
                 index = last + 1 if piece.get("id") or last < 0 else last
             call = self._calls.setdefault(index, _PartialCall())
-            call.id = call.id or _text(piece.get("id"))
+            call.id = call.id or as_text(piece.get("id"))
             function = piece.get("function")
             if isinstance(function, Mapping):
-                call.name += _text(function.get("name"))
-                call.arguments.append(_text(function.get("arguments")))
+                call.name += as_text(function.get("name"))
+                call.arguments.append(as_text(function.get("arguments")))
 
     def take(self) -> tuple[ToolCall, ...]:
         calls = tuple(
@@ -230,20 +214,20 @@ def _chunks(upstream: openai.Stream[object]) -> Iterator[StreamChunk]:
     calls = _ToolCallAssembler()
     try:
         for event in upstream:
-            chunk = _object(event)
+            chunk = as_object(event)
             usage = chunk.get("usage")
             if isinstance(usage, Mapping):
                 yield StreamChunk(usage=_usage(usage))
-            model = _text(chunk.get("model")) or None
-            for choice in _objects(chunk.get("choices")):
-                delta = _object(choice.get("delta"))
-                pieces = _objects(delta.get("tool_calls"))
+            model = as_text(chunk.get("model")) or None
+            for choice in as_objects(chunk.get("choices")):
+                delta = as_object(choice.get("delta"))
+                pieces = as_objects(delta.get("tool_calls"))
                 if pieces:
                     calls.add(pieces)
-                finish_reason = _text(choice.get("finish_reason")) or None
+                finish_reason = as_text(choice.get("finish_reason")) or None
                 finished = calls.take() if finish_reason else ()
                 yield StreamChunk(
-                    delta=_text(delta.get("content")),
+                    delta=as_text(delta.get("content")),
                     finish_reason="tool_calls" if finished else finish_reason,
                     model=model,
                     tool_calls=finished,

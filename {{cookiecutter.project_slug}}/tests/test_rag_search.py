@@ -3,6 +3,8 @@ embeddings counted in the caller's usage and budget (offline embeddings unless s
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +13,8 @@ from flask_openapi3 import OpenAPI
 
 from .core_fixtures import SignIn
 from .rag_fixtures import add_document, search
-from .upstream import Status, Upstream
+from .rag_stub import EMBEDDING_DIMENSIONS, embedding
+from .upstream import Raw, Status, Upstream
 
 # Every document shares words with others ("account", "days", "order", "card", "email"), so
 # the right one must win on the words that matter, not on any word at all.
@@ -127,3 +130,50 @@ def test_embeddings_failures_answer_like_completions(
     assert response.get_json()["code"] == code
     if status == 503:
         assert response.headers["Retry-After"] == "7"
+
+
+def _embeddings_reply(*embeddings: object) -> Raw:
+    data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(embeddings)]
+    return Raw(json.dumps({"object": "list", "data": data}).encode())
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        _embeddings_reply(),  # no vector for the query
+        _embeddings_reply([0.5, 0.5]),  # far fewer dimensions than the service stores
+        _embeddings_reply("not base64!"),
+        _embeddings_reply(base64.b64encode(b"\x00\x00\x80").decode()),  # not whole float32s
+        _embeddings_reply(["a"] * EMBEDDING_DIMENSIONS),
+        Raw(b'{"data": "nothing"}'),
+    ],
+    ids=["no-vector", "wrong-dimensions", "bad-base64", "partial-float", "strings", "no-list"],
+)
+def test_an_unusable_embeddings_reply_is_502(
+    make_stub_rag_app: Callable[..., OpenAPI],
+    sign_in: SignIn,
+    upstream: Upstream,
+    reply: Raw,
+    request: pytest.FixtureRequest,
+) -> None:
+    app = make_stub_rag_app(ai_max_retries=0)
+    client, headers = app.test_client(), sign_in(app)
+    query = {"query": f"a question never asked before {request.node.callspec.id}"}
+    upstream.queue(reply)
+    response = client.post("/api/v1/documents/search", json=query, headers=headers)
+    assert response.status_code == 502, response.get_json()
+    assert response.get_json()["code"] == "ai_provider_error"
+    # Nothing unusable was kept: the same query asks again, and the good reply answers it.
+    assert search(client, headers, query["query"]) == []
+
+
+def test_vectors_sent_as_json_numbers_are_read_too(
+    make_stub_rag_app: Callable[..., OpenAPI], sign_in: SignIn, upstream: Upstream
+) -> None:
+    app = make_stub_rag_app()
+    client, headers = app.test_client(), sign_in(app)
+    add_document(client, headers, "Refunds", "Refunds are paid back within five days.")
+    vector = embedding("refunds paid", EMBEDDING_DIMENSIONS)
+    upstream.queue(_embeddings_reply(vector))
+    results = search(client, headers, "how are refunds handled")
+    assert [result["text"] for result in results] == ["Refunds are paid back within five days."]

@@ -1,4 +1,4 @@
-"""Embeddings: text to vectors through the OpenAI SDK's `embeddings.create`, or offline and
+"""Embeddings: text to vectors through an OpenAI-compatible embeddings endpoint, or offline and
 deterministic (`FakeEmbeddings`) when the AI provider is the offline one.
 {%- if cookiecutter.ai_provider == "anthropic" %}
 
@@ -9,18 +9,33 @@ Voyage AI by default).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import math
 import re
+import sys
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import openai
 
-from ..ai.base import ProviderBadReplyError, estimate_tokens, sdk_client, translate_sdk_error
+from ..ai.base import (
+    ProviderBadReplyError,
+    as_count,
+    as_object,
+    as_objects,
+    estimate_tokens,
+    sdk_client,
+    translate_sdk_error,
+)
 from ..ai.settings import AISettings
 from .settings import RAGSettings
+
+# What the SDK's embeddings.create() sends: the bearer key (not an admin key).
+_OPTIONS: openai.RequestOptions = {"security": {"bearer_auth": True}}
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,9 @@ class FakeEmbeddings:
 
 
 class SDKEmbeddings:
-    """`embeddings.create` of the OpenAI SDK. Retries are ours (`ai/retry.py`)."""
+    """The embeddings endpoint through the OpenAI SDK client's `post()`, the reply read as plain
+    JSON, like the chat providers (`ai/providers/openai.py`): the SDK does the URL, auth,
+    timeouts and HTTP errors, without its typed layer. Retries are ours (`ai/retry.py`)."""
 
     def __init__(self, client: openai.OpenAI, *, name: str, model: str, dimensions: int) -> None:
         self._client = client
@@ -96,38 +113,62 @@ class SDKEmbeddings:
         self.dimensions = dimensions
 
     def embed(self, texts: Sequence[str]) -> Embedded:
-        # Only OpenAI's third-generation models can shorten their vectors.
-        shortens = self.model.startswith("text-embedding-3")
-        try:
-            response = self._client.embeddings.create(
-                model=self.model,
-                input=list(texts),
+        body: dict[str, object] = {
+            "model": self.model,
+            "input": list(texts),
 {%- if cookiecutter.ai_provider == "ollama" %}
-                # Floats: what every OpenAI-compatible server sends.
-                encoding_format="float",
+            # Floats: what every OpenAI-compatible server sends.
+            "encoding_format": "float",
 {%- else %}
-                # No encoding_format: the SDK asks for base64 and decodes a vector in one step (as
-                # JSON numbers it builds them one float at a time, ~10 ms for 1536 dimensions).
+            # Base64 of little-endian float32s, decoded in one step (as JSON numbers the reply
+            # is three times longer and parsed one float at a time).
+            "encoding_format": "base64",
 {%- endif %}
-                dimensions=self.dimensions if shortens else openai.omit,
-            )
+        }
+        # Only OpenAI's third-generation models can shorten their vectors.
+        if self.model.startswith("text-embedding-3"):
+            body["dimensions"] = self.dimensions
+        try:
+            reply = self._client.post("/embeddings", body=body, cast_to=object, options=_OPTIONS)
         except Exception as exc:
             raise translate_sdk_error(exc, openai) from exc
-        data = sorted(getattr(response, "data", None) or [], key=lambda item: item.index)
+        payload = as_object(reply)
+        data = sorted(as_objects(payload.get("data")), key=lambda item: as_count(item.get("index")))
         if len(data) != len(texts):
             raise ProviderBadReplyError(
                 f"The embeddings endpoint returned {len(data)} vectors for {len(texts)} texts."
             )
-        vectors = [list(item.embedding) for item in data]
+        vectors = [_vector(item.get("embedding")) for item in data]
         wrong = next((len(vector) for vector in vectors if len(vector) != self.dimensions), None)
         if wrong is not None:
             raise ProviderBadReplyError(
                 f"The embeddings model {self.model} returned {wrong} dimensions, not "
                 f"{self.dimensions}: set EMBEDDINGS_DIMENSIONS to match it."
             )
-        usage = getattr(response, "usage", None)
-        tokens = usage.prompt_tokens if usage else sum(map(estimate_tokens, texts))
+        tokens = as_object(payload.get("usage")).get("prompt_tokens")
+        if not isinstance(tokens, int):
+            tokens = sum(map(estimate_tokens, texts))
         return Embedded(vectors, tokens)
+
+
+def _vector(embedding: object) -> list[float]:
+    """One embedding as floats: a list of JSON numbers, or base64 of little-endian float32s."""
+    if isinstance(embedding, str):
+        try:
+            raw = base64.b64decode(embedding, validate=True)
+        except binascii.Error as exc:
+            raise ProviderBadReplyError("The embeddings endpoint sent a malformed vector.") from exc
+        if len(raw) % 4:
+            raise ProviderBadReplyError("The embeddings endpoint sent a malformed vector.")
+        values = array("f", raw)
+        if sys.byteorder == "big":
+            values.byteswap()
+        return values.tolist()
+    if isinstance(embedding, list) and all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in embedding
+    ):
+        return [float(value) for value in embedding]
+    raise ProviderBadReplyError("The embeddings endpoint sent a vector that is not numbers.")
 
 
 def embeddings_api_key(settings: RAGSettings, ai: AISettings) -> str | None:

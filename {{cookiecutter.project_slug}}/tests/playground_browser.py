@@ -63,6 +63,10 @@ class PacedFakeProvider(FakeProvider):
 
 
 class QuietHandler(WSGIRequestHandler):
+    # werkzeug writes a response's headers and body separately: with Nagle's algorithm on,
+    # every keep-alive response after the first would wait for the browser's delayed ACK.
+    disable_nagle_algorithm = True
+
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 

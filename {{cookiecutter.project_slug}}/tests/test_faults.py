@@ -18,6 +18,8 @@ from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from werkzeug.test import TestResponse
 
+from {{ cookiecutter.package_name }}.core import extensions
+
 from .core_fixtures import SignIn
 from .relay import Relay
 
@@ -92,6 +94,36 @@ def test_database_outage_is_503_and_the_service_recovers(
     assert client.get(ITEMS, headers=headers).status_code == 200
     created = client.post(ITEMS, json={"title": "After the outage"}, headers=headers)
     assert created.status_code == 201
+
+
+def test_a_database_restart_costs_at_most_the_next_request(
+    make_app: Callable[..., OpenAPI],
+    sign_in: SignIn,
+    database_relay: tuple[Relay, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pooled connections are pinged only after an idle spell (PING_AFTER_IDLE_SECONDS): a
+    restart right after a request fails the next one, which renews the pool; after a quiet
+    spell no request meets a dead connection."""
+    monkeypatch.setattr(extensions, "PING_AFTER_IDLE_SECONDS", 0.2)
+    relay, url = database_relay
+    app = make_app(fresh=True, database_url=url)
+    client = app.test_client()
+    headers = sign_in(app)
+    assert client.get(ITEMS, headers=headers).status_code == 200
+
+    relay.cut()  # the server drops every connection, and is back a moment later
+    time.sleep(0.1)
+    relay.restore()
+    assert_error(client.get(ITEMS, headers=headers), 503, "service_unavailable")
+    assert client.get(ITEMS, headers=headers).status_code == 200
+
+    relay.cut()
+    time.sleep(0.1)
+    relay.restore()
+    time.sleep(0.3)
+    for _ in range(3):
+        assert client.get(ITEMS, headers=headers).status_code == 200
 
 
 def test_redis_outage_keeps_the_service_answering(

@@ -19,6 +19,7 @@ from limits import RateLimitItem, WindowStats
 from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
 from .settings import Settings
@@ -89,13 +90,40 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=10,
-        connect_args={"connect_timeout": 3},
-    )
+    engine = create_engine(url, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 3})
+    ping_after_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+# A pooled connection that has sat idle this long is pinged before it serves a request.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def ping_after_idle(engine: Engine, seconds: float) -> None:
+    """SQLAlchemy's `pool_pre_ping`, for the connections idle longer than `seconds` only.
+
+    The pre-ping costs every request a round trip to the server before its first query. A
+    connection back in the pool for less than `seconds` was alive then: the server dropping it
+    since is one request's failure (503), after which SQLAlchemy's disconnect handling
+    replaces every older connection of the pool. A connection idle for longer (a restart or a
+    failover of the database while the service was quiet) is checked first, and replaced if
+    it is dead, so no request meets it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out another (a new one if need be).
+            raise DisconnectionError from exc
 
 
 class RedisClient:

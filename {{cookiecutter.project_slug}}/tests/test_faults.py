@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 from flask_openapi3 import OpenAPI
 from werkzeug.test import TestResponse
@@ -21,7 +22,7 @@ from werkzeug.test import TestResponse
 from {{ cookiecutter.package_name }}.core import extensions
 
 from .core_fixtures import SignIn
-from .relay import Relay
+from .relay import Relay, require
 
 ITEMS = "/api/v1/items"
 DAY = 24 * 60 * 60
@@ -183,6 +184,20 @@ def test_rate_limit_headers_count_down_to_the_refusal(
         reset = int(response.headers["X-RateLimit-Reset"])
         assert started + DAY - 5 <= reset <= time.time() + DAY + 5
     assert 0 < int(responses[-1].headers["Retry-After"]) <= DAY
+
+
+def test_the_rate_limit_counts_on_when_redis_has_lost_its_scripts(
+    make_app: Callable[..., OpenAPI], sign_in: SignIn
+) -> None:
+    """The limiter counts with a server-side script; a Redis that restarted has forgotten it."""
+    app = make_app(rate_limit_default="3 per day")
+    client = app.test_client()
+    headers = sign_in(app)
+    assert client.get(ITEMS, headers=headers).headers["X-RateLimit-Remaining"] == "2"
+    redis.Redis.from_url(require("TEST_REDIS_URL")).script_flush()
+    responses = [client.get(ITEMS, headers=headers) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in responses] == ["1", "0", "0"]
 
 
 # --- hostile input --------------------------------------------------------------------------

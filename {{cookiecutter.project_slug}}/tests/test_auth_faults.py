@@ -42,6 +42,11 @@ BAD_TOKENS = [
     ("expired", "token_expired"),
     ("refresh_as_access", "unauthorized"),
     ("revoked", "token_revoked"),
+    # Claims a request's first rate-limit hit cannot make sense of (it looks into the token
+    # for the keys of its state before the token is verified).
+    ("claims_not_json", "unauthorized"),
+    ("claims_nested_deep", "unauthorized"),
+    ("another_users_state", "unauthorized"),
 ]
 
 
@@ -150,6 +155,13 @@ def forge(kind: str, app: OpenAPI, client: FlaskClient, tokens: dict[str, Any]) 
     if kind == "revoked":
         assert client.post(LOGOUT, headers=bearer(access)).status_code == 200
         return access
+    if kind == "claims_not_json":
+        return f"{header}.{_b64(b'not json at all')}.{signature}"
+    if kind == "claims_nested_deep":
+        return f"{header}.{_b64(b'[' * 3000 + b']' * 3000)}.{signature}"
+    if kind == "another_users_state":  # names an admin's state; its signature gives it away
+        other = json.dumps({**claims, "sub": "1", "jti": "x"}).encode()
+        return f"{header}.{_b64(other)}.{signature}"
     raise AssertionError(kind)
 
 
@@ -160,10 +172,13 @@ def test_bad_tokens_are_401_everywhere(
     app: OpenAPI,
     client: FlaskClient,
     register: Callable[..., dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     headers = bearer(forge(kind, app, client, register()))
     for method, path, body in PROTECTED_CALLS:
         assert_error(client.open(path, method=method, json=body, headers=headers), 401, code)
+    # Nor did the token upset the rate limiter (it would fall back to counting in memory).
+    assert [r.getMessage() for r in caplog.records if r.name == "flask-limiter"] == []
 
 
 def test_readonly_users_cannot_write(

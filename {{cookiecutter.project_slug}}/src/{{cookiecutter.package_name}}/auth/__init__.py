@@ -7,11 +7,12 @@ from flask_jwt_extended import JWTManager
 from flask_openapi3 import OpenAPI
 
 from ..core.deploy import add_deploy_check, weak_secret
+from ..core.extensions import read_with_first_hit
 from ..core.identity import set_caller_loader
 from ..core.settings import init_feature_settings
 from .api import auth_bp
 from .cli import users_cli
-from .service import configure_jwt, user_caller
+from .service import bearer_token_state_keys, configure_jwt, user_caller
 from .settings import AuthSettings, auth_settings
 from .users_api import users_bp
 
@@ -28,6 +29,8 @@ def init_app(app: OpenAPI) -> None:
     )
     jwt.init_app(app)
     set_caller_loader(app, user_caller)
+    # A signed-in request's token state (revocation, role) comes with its first rate-limit hit.
+    read_with_first_hit(app, bearer_token_state_keys)
     # Protected routes take `Authorization: Bearer <access token>`.
     app.security_schemes = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
     app.register_api(auth_bp)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from typing import Any
 import redis
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Response, g
+from flask import Response, g, request
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -34,7 +36,7 @@ from ..core.errors import (
     Unauthorized,
     error_response,
 )
-from ..core.extensions import db, redis_store
+from ..core.extensions import db, first_hit_values, redis_store
 from ..core.identity import Caller
 from ..core.models import paginate
 from .errors import InvalidCredentials, TokenExpired, TokenRevoked
@@ -335,9 +337,10 @@ def _token_state(payload: dict[str, Any]) -> tuple[bool, TokenUser | None]:
     client = redis_store.client
     state: TokenUser | None = None
     if client is not None:
-        key = USER_STATE_KEY_PREFIX + str(user_id)
+        keys = token_state_keys(jti, user_id)
+        key = keys[1]
         try:
-            revoked_raw, state_raw = client.mget(REVOKED_KEY_PREFIX + jti, key)
+            revoked_raw, state_raw = first_hit_values(*keys) or client.mget(*keys)
             revoked = revoked_raw is not None
             if state_raw is not None:
                 state = TokenUser.decode(user_id, state_raw)
@@ -356,6 +359,26 @@ def _token_state(payload: dict[str, Any]) -> tuple[bool, TokenUser | None]:
         state = TokenUser.of(user) if user is not None else None
     g.token_state = (jti, revoked, state)
     return revoked, state
+
+
+def token_state_keys(jti: str, user_id: int) -> tuple[str, str]:
+    """The Redis keys of a token's state: its revocation and its user's state."""
+    return REVOKED_KEY_PREFIX + jti, USER_STATE_KEY_PREFIX + str(user_id)
+
+
+def bearer_token_state_keys() -> list[str]:
+    """The keys `_token_state` will read for this request's bearer token, named before the
+    request's first rate-limit hit so that it reads them (`read_with_first_hit`). The token is
+    only looked into here, not verified: what is read counts only once it is."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or token.count(".") != 2:
+        return []
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        jti, user_id = str(claims["jti"]), int(claims["sub"])
+    except (ValueError, TypeError, KeyError, RecursionError):  # not a token of ours
+        return []
+    return list(token_state_keys(jti, user_id))
 
 
 def is_token_revoked(payload: dict[str, Any]) -> bool:

@@ -10,7 +10,7 @@ from functools import partial
 from typing import cast
 
 import redis
-from flask import Flask, Request, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_cors import CORS
 from flask_limiter import Limiter
@@ -155,22 +155,49 @@ class RedisClient:
 LIMIT_RETRY_AFTER_HEADER = "X-RateLimit-Retry-After"
 
 
+# What a feature will read from Redis in every request it serves, named before the request's
+# first rate-limit hit, which reads it in its own round trip (see `FixedWindowInOneTrip`).
+RedisReads = Callable[[], list[str]]
+
+
+def read_with_first_hit(app: Flask, reads: RedisReads) -> None:
+    """`reads()` names the Redis keys this request is about to read (or none); the request's
+    first rate-limit hit reads them in the same round trip, and `first_hit_values(keys)` gives
+    them back. Any key, however it was named: nothing read here is trusted for being read."""
+    app.extensions.setdefault("redis_reads", []).append(reads)
+
+
+def first_hit_values(*keys: str) -> list[str | None] | None:
+    """The values of `keys` as the request's first rate-limit hit read them; None when that
+    hit did not read all of them (no limit counted yet, limits off, or not on Redis)."""
+    values: dict[str, str | None] | None = g.get("redis_reads")
+    if values is None or any(key not in values for key in keys):
+        return None
+    return [values[key] for key in keys]
+
+
 class FixedWindowInOneTrip(FixedWindowRateLimiter):
     """flask-limiter's default strategy, the fixed window, in one Redis round trip per limit.
 
     After counting a hit, flask-limiter asks for the window's state (remaining, reset) to write
     the `X-RateLimit-*` headers: a GET and a TTL, two more round trips. Here the hit's own
     script also reads the TTL, and the state it saw answers that question (per window: a
-    request may count against more than one, e.g. the default limit and the AI limit)."""
+    request may count against more than one, e.g. the default limit and the AI limit). The
+    request's first hit also reads the keys the features named (`read_with_first_hit`): a
+    signed-in request's token state comes with its rate limit."""
 
     SEEN_PER_THREAD = 8  # a request counts against a few windows; older states are dropped
-    # The window's key starts at 0 with its expiry if it is new, is counted, and tells its TTL.
-    # One EVALSHA (the script is loaded again by redis-py if the server has lost it): a third
-    # less client CPU than the same three commands in a MULTI/EXEC pipeline.
+    # The window's key starts at 0 with its expiry if it is new, is counted, and tells its TTL;
+    # then the other keys are read (a missing one is false in Lua, nil in the reply). One
+    # EVALSHA (redis-py loads the script again if the server has lost it): a third less client
+    # CPU than the same commands in a MULTI/EXEC pipeline.
     HIT_SCRIPT = """
         redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
-        local count = redis.call('INCRBY', KEYS[1], ARGV[2])
-        return {count, redis.call('TTL', KEYS[1])}
+        local reply = {redis.call('INCRBY', KEYS[1], ARGV[2]), redis.call('TTL', KEYS[1])}
+        for i = 2, #KEYS do
+            reply[i + 1] = redis.call('GET', KEYS[i])
+        end
+        return reply
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -187,6 +214,14 @@ class FixedWindowInOneTrip(FixedWindowRateLimiter):
         if len(seen) > self.SEEN_PER_THREAD:
             del seen[next(iter(seen))]
 
+    @staticmethod
+    def _reads() -> list[str]:
+        """The keys the features will read in this request, once per request."""
+        if not has_request_context() or "redis_reads" in g:
+            return []
+        readers: list[RedisReads] = current_app.extensions.get("redis_reads", [])
+        return [key for reads in readers for key in reads()]
+
     def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
         key = item.key_for(*identifiers)
         storage = self.storage
@@ -194,9 +229,15 @@ class FixedWindowInOneTrip(FixedWindowRateLimiter):
             if self._hit_script is None:
                 connection = cast("redis.Redis", storage.get_connection())
                 self._hit_script = connection.register_script(self.HIT_SCRIPT)
-            count, ttl = self._hit_script(
-                keys=[storage.prefixed_key(key)], args=[item.get_expiry(), cost]
+            reads = self._reads()
+            count, ttl, *values = self._hit_script(
+                keys=[storage.prefixed_key(key), *reads], args=[item.get_expiry(), cost]
             )
+            if reads:
+                g.redis_reads = {
+                    read: value.decode() if isinstance(value, bytes) else value
+                    for read, value in zip(reads, values, strict=True)
+                }
             reset = time.time() + max(int(ttl), 0)
         else:
             count = storage.incr(key, item.get_expiry(), amount=cost)

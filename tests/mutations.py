@@ -119,6 +119,13 @@ ITEMS = [
 
 AUTH = [
     mutation(
+        "token-state-read-crosswise",
+        "the token state read with the rate limit is the token's own: revocation and role",
+        "core/extensions.py:FixedWindowInOneTrip.hit",
+        ("zip(reads, values, strict=True)", "zip(reads, values[::-1], strict=True)"),
+        tests=("tests/test_auth.py",),
+    ),
+    mutation(
         "revocation-off",
         "a revoked token (logout, refresh) is refused at once",
         "auth/service.py:_token_state",

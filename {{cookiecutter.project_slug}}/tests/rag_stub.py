@@ -39,12 +39,17 @@ def embeddings_payload(body: dict[str, Any]) -> dict[str, Any]:
     tokens = sum(max(1, len(str(text)) // 4) for text in texts)
     form = body.get("encoding_format")
     vectors = [encoded(embedding(str(text), dimensions), form) for text in texts]
+    return embeddings_answer(vectors, body.get("model", MODEL), tokens)
+
+
+def embeddings_answer(vectors: list[Any], model: str = MODEL, tokens: int = 1) -> dict[str, Any]:
+    """OpenAI's embeddings answer around `vectors`, whatever they are (tests send bad ones)."""
     return {
         "object": "list",
         "data": [
             {"object": "embedding", "index": index, "embedding": vector}
             for index, vector in enumerate(vectors)
         ],
-        "model": body.get("model", MODEL),
+        "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }

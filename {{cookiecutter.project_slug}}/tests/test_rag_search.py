@@ -13,7 +13,7 @@ from flask_openapi3 import OpenAPI
 
 from .core_fixtures import SignIn
 from .rag_fixtures import add_document, search
-from .rag_stub import EMBEDDING_DIMENSIONS, embedding
+from .rag_stub import EMBEDDING_DIMENSIONS, embedding, embeddings_answer
 from .upstream import Raw, Status, Upstream
 
 # Every document shares words with others ("account", "days", "order", "card", "email"), so
@@ -133,8 +133,7 @@ def test_embeddings_failures_answer_like_completions(
 
 
 def _embeddings_reply(*embeddings: object) -> Raw:
-    data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(embeddings)]
-    return Raw(json.dumps({"object": "list", "data": data}).encode())
+    return Raw(json.dumps(embeddings_answer(list(embeddings))).encode())
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ from flask_jwt_extended import (
     get_jwt,
     verify_jwt_in_request,
 )
+from jwt.utils import base64url_decode
 from sqlalchemy import func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
@@ -337,10 +337,10 @@ def _token_state(payload: dict[str, Any]) -> tuple[bool, TokenUser | None]:
     client = redis_store.client
     state: TokenUser | None = None
     if client is not None:
-        keys = token_state_keys(jti, user_id)
-        key = keys[1]
+        revoked_key, key = token_state_keys(jti, user_id)
         try:
-            revoked_raw, state_raw = first_hit_values(*keys) or client.mget(*keys)
+            read = first_hit_values(revoked_key, key) or client.mget(revoked_key, key)
+            revoked_raw, state_raw = read
             revoked = revoked_raw is not None
             if state_raw is not None:
                 state = TokenUser.decode(user_id, state_raw)
@@ -374,7 +374,7 @@ def bearer_token_state_keys() -> list[str]:
     if scheme.lower() != "bearer" or token.count(".") != 2:
         return []
     try:
-        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        claims = json.loads(base64url_decode(token.split(".")[1]))
         jti, user_id = str(claims["jti"]), int(claims["sub"])
     except (ValueError, TypeError, KeyError, RecursionError):  # not a token of ours
         return []

@@ -14,8 +14,7 @@ import binascii
 import hashlib
 import math
 import re
-import sys
-from array import array
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -156,14 +155,9 @@ def _vector(embedding: object) -> list[float]:
     if isinstance(embedding, str):
         try:
             raw = base64.b64decode(embedding, validate=True)
-        except binascii.Error as exc:
+            return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        except (binascii.Error, struct.error) as exc:  # not base64, or not whole float32s
             raise ProviderBadReplyError("The embeddings endpoint sent a malformed vector.") from exc
-        if len(raw) % 4:
-            raise ProviderBadReplyError("The embeddings endpoint sent a malformed vector.")
-        values = array("f", raw)
-        if sys.byteorder == "big":
-            values.byteswap()
-        return values.tolist()
     if isinstance(embedding, list) and all(
         isinstance(value, int | float) and not isinstance(value, bool) for value in embedding
     ):

@@ -1,9 +1,13 @@
 """The daily token budget at its edge: the call that reaches it completes, the next one is
 refused until the next UTC midnight, and the refusal says how long that is. A call whose worker
-died before settling holds the budget only until its reservation's lease has passed."""
+died before settling holds the budget only until its reservation's lease has passed; a worker
+that stops counts every call it answered."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -14,7 +18,7 @@ from flask_openapi3 import OpenAPI
 
 from {{ cookiecutter.package_name }}.ai import usage
 
-from .upstream import Upstream, json_body
+from .upstream import AI_TEST_SETTINGS, Upstream, json_body, provider_settings
 
 HELLO = {"messages": [{"role": "user", "content": "Say hello"}]}
 HELLO_TOKENS = 15  # the stub's default reply: 10 prompt + 5 completion tokens
@@ -22,6 +26,18 @@ HELLO_TOKENS = 15  # the stub's default reply: 10 prompt + 5 completion tokens
 
 def post(client: FlaskClient, path: str, headers: dict[str, str]) -> Any:
     return client.post(f"/api/v1/ai/{path}", json=HELLO, headers=headers)
+
+
+# A service process that answers calls and exits straight after its last response.
+ANSWER_AND_EXIT = """
+import json, sys
+from {{ cookiecutter.package_name }} import create_app
+config, headers, calls, body = json.loads(sys.argv[1])
+client = create_app(config).test_client()
+for _ in range(calls):
+    with client.post("/api/v1/ai/complete", json=body, headers=headers) as response:
+        assert response.status_code == 200, response.json
+"""
 
 
 def seconds_to_utc_midnight() -> float:
@@ -111,3 +127,31 @@ def test_a_reservation_left_by_a_dead_worker_stops_counting_once_its_lease_has_p
     assert len(upstream.requests) == 2
     usage_now = json_body(client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
     assert usage_now["today_tokens"] == HELLO_TOKENS  # the dead call was never counted
+
+
+def test_a_process_that_exits_right_after_its_responses_counts_them_all(
+    make_ai_app: Callable[..., OpenAPI],
+    upstream: Upstream,
+    ai_headers: dict[str, str],
+    test_settings: dict[str, Any],
+    database_url: str,
+) -> None:
+    # Settlements are written after their responses, by a thread of the process: those still
+    # waiting when it exits are written before it goes.
+    config = {
+        **test_settings,
+        "database_url": database_url,
+        **AI_TEST_SETTINGS,
+        **provider_settings(upstream.root),
+    }
+    calls = 20
+    subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", ANSWER_AND_EXIT, json.dumps([config, ai_headers, calls, HELLO])],
+        check=True,
+        timeout=60,
+    )
+
+    client = make_ai_app().test_client()
+    counted = json_body(client.get("/api/v1/ai/usage", headers=ai_headers))["data"]
+    assert (counted["total_requests"], counted["today_tokens"]) == (calls, calls * HELLO_TOKENS)
+    assert len(upstream.requests) == calls

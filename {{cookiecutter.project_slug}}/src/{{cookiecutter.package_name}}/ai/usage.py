@@ -3,8 +3,11 @@ rate limit."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
+import os
+import queue
 import threading
 import time
 from collections import deque
@@ -49,8 +52,9 @@ HIGH_USAGE_RATIO = 0.8  # warn once a caller has used this share of the daily bu
 #
 # Every AI call reserves its estimate before it starts and settles (releases the reservation,
 # counts the tokens, stores the record) when it ends: one statement each, on connections in
-# autocommit mode. A request's settlement is written once its response has been sent, so it
-# adds nothing to the caller's wait; the budget row keeps the reservation until then.
+# autocommit mode. A request's settlement is written by the process's settlement thread once
+# the response has been sent, so it adds nothing to the caller's wait, nor to that of the next
+# request on the same keep-alive connection; the budget row keeps the reservation until then.
 
 # A reservation counts for this long at least, twice as long at most, unless settled earlier:
 # longer than any call takes, so that only a reservation whose worker died stops counting.
@@ -120,9 +124,10 @@ def settlements() -> Settlements:
 
 
 class Settlements:
-    """Settlements of requests whose responses are on their way: written when the response has
-    been sent (`write_after_response`), or before this app next reads the counters, whichever
-    comes first, so that a caller always sees its own calls counted."""
+    """Settlements of requests whose responses are on their way: written by the settlement
+    thread once the response has been sent (`write_after_response`), or before this app next
+    reads the counters, whichever comes first, so that a caller always sees its own calls
+    counted. What is still pending when the process exits is written then."""
 
     def __init__(self) -> None:
         self._pending: deque[Callable[[], None]] = deque()
@@ -146,11 +151,51 @@ class Settlements:
         finally:
             self._writing.release()
 
+    def write_soon(self) -> None:
+        """Hand the pending settlements to this process's settlement thread."""
+        _settlement_thread().put(self)
+
+
+class _SettlementThread:
+    """The process's thread that writes the settlements handed to it, in order."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._due: queue.SimpleQueue[Settlements] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="ai-settlements", daemon=True).start()
+        atexit.register(self.drain)  # a worker that stops writes what its responses left
+
+    def put(self, pending: Settlements) -> None:
+        self._due.put(pending)
+
+    def _run(self) -> None:
+        while True:
+            self._due.get().write()
+
+    def drain(self) -> None:
+        if os.getpid() == self.pid:  # not in a process forked from this one
+            while not self._due.empty():
+                self._due.get().write()
+
+
+_settler: _SettlementThread | None = None
+_starting = threading.Lock()
+
+
+def _settlement_thread() -> _SettlementThread:
+    """This process's settlement thread, started with its first response."""
+    global _settler
+    with _starting:
+        if _settler is None or _settler.pid != os.getpid():
+            _settler = _SettlementThread()
+        return _settler
+
 
 def write_after_response(response: Response) -> Response:
     """after_request of the AI routes: once the response has been sent (the whole stream, for
-    server-sent events), write its settlements."""
-    response.call_on_close(settlements().write)
+    server-sent events), its settlements go to the settlement thread; the connection's thread
+    reads its next request meanwhile."""
+    response.call_on_close(settlements().write_soon)
     return response
 
 
@@ -239,8 +284,9 @@ def reserve(owner: str, estimate: int) -> Reservation:
     crosses the line completes). Reservations older than the previous lease period no longer
     count (see `AIDailyUsage`).
     """
-    # This app's own settled calls first (the budget row still holds their reservations).
-    settlements().write(wait=False)
+    # This app's own settled calls first, those being written included: a caller's next call
+    # sees its previous ones counted.
+    settlements().write()
     budget = ai_settings().ai_token_budget_daily
     engine = accounting_engine()
     statement = _reserve_statement(engine.dialect.name, budgeted=bool(budget))

@@ -188,6 +188,13 @@ AI = [
         tests=("tests/test_ai_budget.py",),
     ),
     mutation(
+        "settlements-lost-at-exit",
+        "a worker that stops counts every AI call it answered",
+        "ai/usage.py:_SettlementThread.__init__",
+        ("atexit.register(self.drain)", "atexit.register(lambda: None)"),
+        tests=("tests/test_ai_budget.py",),
+    ),
+    mutation(
         "check-budget-off-by-one",
         "POST /ai/jobs is refused once today's tokens reach the budget (>=, not >)",
         "ai/usage.py:check_budget",

@@ -195,6 +195,13 @@ AI = [
         tests=("tests/test_ai_budget.py",),
     ),
     mutation(
+        "streams-drop-their-connection",
+        "streamed calls reuse the pooled connection to the provider, not one each",
+        "ai/providers/openai.py:OpenAIProvider.stream",
+        ("stream_cls=_PooledStream", "stream_cls=openai.Stream[object]"),
+        tests=("tests/test_ai.py",),
+    ),
+    mutation(
         "check-budget-off-by-one",
         "POST /ai/jobs is refused once today's tokens reach the budget (>=, not >)",
         "ai/usage.py:check_budget",

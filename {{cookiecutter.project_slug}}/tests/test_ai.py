@@ -139,6 +139,23 @@ def test_stream_flushes_each_chunk_as_it_arrives(
     assert events[-1][0] == "done"
 
 
+def test_calls_and_streams_share_one_connection_to_the_provider(
+    ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
+) -> None:
+    # A connection per call would cost each call a new TCP (and TLS) handshake with a real
+    # provider.
+    assert post(ai_client, "complete", HELLO, ai_headers).status_code == 200
+    opened = upstream.connections  # 1, or 0 if this app's client had one from the test before
+
+    for path in ("stream", "complete", "stream", "stream"):
+        response = post(ai_client, path, HELLO, ai_headers)
+        assert response.status_code == 200
+        assert response.get_data(as_text=True)  # the whole reply
+
+    assert len(upstream.requests) == 5
+    assert upstream.connections == opened
+
+
 def test_client_disconnect_stops_the_upstream_call(
     ai_client: FlaskClient, upstream: Upstream, ai_headers: dict[str, str]
 ) -> None:

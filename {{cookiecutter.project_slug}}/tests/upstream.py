@@ -9,6 +9,7 @@ The server starts once per session; `upstream` hands each test an empty queue.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -148,13 +149,15 @@ Answer = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class Upstream:
-    """The stub server: `queue()` replies, read `requests`; `url` is the provider base URL."""
+    """The stub server: `queue()` replies, read `requests` and `connections`; `url` is the
+    provider base URL."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._replies: list[Reply] = []
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
+        self.connections = 0  # opened by the clients
         # Endpoints beside chat that a feature's fixtures add: the path's end -> the payload
         # answering a request's body.
         self.endpoints: dict[str, Answer] = {}
@@ -180,6 +183,7 @@ class Upstream:
             self._replies.clear()
             self.requests.clear()
             self.disconnects = 0
+            self.connections = 0
 
     def queue(self, *replies: Reply) -> None:
         with self._lock:
@@ -210,6 +214,15 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
+
+        def setup(self) -> None:
+            super().setup()
+            with upstream._lock:
+                upstream.connections += 1
+
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionResetError):  # a client dropped an idle connection
+                super().handle()
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -280,12 +293,13 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
         def _send_stream(
             self, reply: Text | ToolUse, body: dict[str, Any], anthropic: bool
         ) -> None:
+            """Server-sent events in a chunked body on a keep-alive connection, as the
+            providers send them."""
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            self.close_connection = True
             events = _anthropic_events(reply, body) if anthropic else _openai_events(reply, body)
             hold = reply.hold if isinstance(reply, Text) else None
             # The first text chunk: after message_start, ping and content_block_start (Anthropic)
@@ -294,10 +308,13 @@ def _handler_for(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             for index, event in enumerate(events):
                 if index and reply.chunk_delay:
                     time.sleep(reply.chunk_delay)
-                self.wfile.write(event.encode())
+                data = event.encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
                 if hold is not None and index == first_text and not hold.wait(HOLD_TIMEOUT):
+                    self.close_connection = True
                     return  # never released: the stream ends mid-way
+            self.wfile.write(b"0\r\n\r\n")
 
     return Handler
 

@@ -11,10 +11,12 @@ typed layer, whose params transform and reply models took a third of a call's ti
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import openai
+from openai._streaming import ServerSentEvent
 
 from ..base import (
     ChatRequest,
@@ -77,7 +79,7 @@ class OpenAIProvider:
                 cast_to=object,
                 options=_OPTIONS,
                 stream=True,
-                stream_cls=openai.Stream[object],
+                stream_cls=_PooledStream,
             )
         except Exception as exc:
             raise translate_error(exc) from exc
@@ -210,7 +212,27 @@ class _ToolCallAssembler:
         return calls
 
 
-def _chunks(upstream: openai.Stream[object]) -> Iterator[StreamChunk]:
+class _PooledStream(openai.Stream[object]):
+    """The SDK's stream, with its body read to the end.
+
+    The SDK stops reading at `[DONE]` and closes the response with the chunked body's last
+    bytes unread; httpx then drops the connection instead of returning it to the pool, and
+    every stream would open a new one (a TLS handshake per call with a real provider). Here
+    the events go on to the body's end, which normally follows `[DONE]` at once.
+    """
+
+    def _iter_events(self) -> Iterator[ServerSentEvent]:
+        events = super()._iter_events()
+        for event in events:
+            if event.data.startswith("[DONE]"):
+                # The reply is whole: a failure now only means the connection is not kept.
+                with contextlib.suppress(openai.APIError):
+                    for _ in events:  # none but the body's end
+                        pass
+            yield event
+
+
+def _chunks(upstream: _PooledStream) -> Iterator[StreamChunk]:
     calls = _ToolCallAssembler()
     try:
         for event in upstream:

@@ -218,7 +218,9 @@ class _PooledStream(openai.Stream[object]):
     The SDK stops reading at `[DONE]` and closes the response with the chunked body's last
     bytes unread; httpx then drops the connection instead of returning it to the pool, and
     every stream would open a new one (a TLS handshake per call with a real provider). Here
-    the events go on to the body's end, which normally follows `[DONE]` at once.
+    the events go on to the body's end, which normally follows `[DONE]` at once. The hook is
+    the SDK's own source of events (`_iter_events`); tests/test_ai.py counts the connections
+    the provider sees, so an SDK that changes it shows there.
     """
 
     def _iter_events(self) -> Iterator[ServerSentEvent]:

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import COOKIECUTTER_JSON, iter_files, load_hook
+from helpers import STAYS_JINJA, iter_files, load_hook
 
-# Files meant to stay Jinja (copied without rendering), relative to the project root.
-KEEP_JINJA = tuple(COOKIECUTTER_JSON.get("_copy_without_render", []))
 LEFTOVER_RE = re.compile(r"\{\{|\{%|\{#|cookiecutter", re.IGNORECASE)
 MAY_BE_EMPTY = {"__init__.py", "py.typed", ".gitkeep"}
 
@@ -144,7 +142,7 @@ def read_text(path: Path) -> str | None:
 
 
 def keeps_jinja(rel: str) -> bool:
-    return any(fnmatch.fnmatch(rel, pattern) for pattern in KEEP_JINJA)
+    return any(fnmatch.fnmatch(rel, pattern) for pattern in STAYS_JINJA)
 
 
 def text_files(root: Path) -> dict[str, str]:

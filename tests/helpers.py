@@ -15,6 +15,12 @@ HOOKS_DIR = TEMPLATE_DIR / "hooks"
 COOKIECUTTER_JSON: dict[str, Any] = json.loads(
     (TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8")
 )
+# The template's files that stay Jinja in the project (the LLM prompt templates, which the app
+# renders at run time), relative to the project root. The other files that cookiecutter.json's
+# `_copy_without_render` lists are copied as they are because they hold no Jinja at all:
+# rendering them would only cost each bake a Jinja compile per file (tests/test_bake.py keeps
+# that list exact).
+STAYS_JINJA = ("src/*/ai/prompts/*",)
 
 # The options that change what the project contains; every combination is baked.
 FEATURE_OPTIONS = (

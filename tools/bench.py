@@ -11,8 +11,9 @@ processes (wrk when installed, else a keep-alive http.client generator). Measure
 - the first /ai/complete calls on fresh workers (what a deploy or restart costs its first users);
 - `POST /api/v1/ai/complete` against calling the upstream directly: added latency p50/p95/p99;
 - SSE time to first token: direct, through the app, through nginx;
-- a tool step (the default project's tool loop) and RAG search over 10,000 chunks on pgvector and
-  sqlite-vec (a second project baked with use_rag);
+- a tool step (the default project's tool loop: a tool's run and the model call after it, over
+  that call) and RAG search over 10,000 chunks on pgvector and sqlite-vec (a second project
+  baked with use_rag);
 - one worker's resident memory after warm-up.
 
     python tools/bench.py [--duration 5] [--connections 16] [--samples 300] [--report FILE]
@@ -704,8 +705,13 @@ def first_calls(base: str, auth: dict[str, str], count: int) -> dict[str, Any]:
 
 
 def bench_tool_step(base: str, auth: dict[str, str], upstream: str, samples: int) -> dict[str, Any]:
-    """Hook for the tool loop: one /ai/complete that makes one tool call (the stub asks for the
-    first tool offered, then answers), against the two upstream calls it makes."""
+    """The tool loop: one /ai/complete that makes one tool call (the stub asks for the first
+    tool offered, then answers), the same call without tools, and the two upstream calls.
+
+    A tool step is what the loop adds to a request: running the tool and the next model call.
+    Its cost is the tool call's request less the same request without tools, less the step's
+    own upstream call (`added_p50_ms`). What the whole request adds over both upstream calls,
+    the AI path's overhead included, is `request_added_p50_ms`."""
     status, _ = http_json("GET", base + "/api/v1/ai/tools", token=auth["Authorization"][7:])
     if status == 404:
         return {"measured": False, "note": "not measured: feature not present"}
@@ -735,11 +741,23 @@ def bench_tool_step(base: str, auth: dict[str, str], upstream: str, samples: int
                     "headers": auth,
                     "body": {"messages": message, "tools": ["current_time"], "max_steps": 2},
                 },
+                "app_without_tools": {
+                    "base": base,
+                    "path": "/api/v1/ai/complete",
+                    "headers": auth,
+                    "body": {"messages": message},
+                },
             },
         }
     )
-    direct = result["direct_first"]["p50_ms"] + result["direct_second"]["p50_ms"]
-    return {"measured": True, **result, "added_p50_ms": round(result["app"]["p50_ms"] - direct, 3)}
+    app, plain = result["app"]["p50_ms"], result["app_without_tools"]["p50_ms"]
+    first, second = result["direct_first"]["p50_ms"], result["direct_second"]["p50_ms"]
+    return {
+        "measured": True,
+        **result,
+        "added_p50_ms": round(app - plain - second, 3),
+        "request_added_p50_ms": round(app - first - second, 3),
+    }
 
 
 RAG_DOCUMENTS, RAG_CHUNKS_PER_DOCUMENT = 100, 100  # 10,000 chunks per store
@@ -1223,7 +1241,13 @@ def print_report(report: dict[str, Any]) -> None:
             rows.append((label, part["note"]))
         elif key == "tool_step":
             rows.append(
-                (label, f"app p50 {part['app']['p50_ms']:.2f}, +{part['added_p50_ms']:.2f} ms")
+                (
+                    label,
+                    f"+{part['added_p50_ms']:.2f} ms over its model call (app p50 "
+                    f"{part['app']['p50_ms']:.2f}, without tools "
+                    f"{part['app_without_tools']['p50_ms']:.2f}; the whole request "
+                    f"+{part['request_added_p50_ms']:.2f} over both model calls)",
+                )
             )
         else:
             for name in ("embedding_direct", "pgvector", "sqlite_vec"):

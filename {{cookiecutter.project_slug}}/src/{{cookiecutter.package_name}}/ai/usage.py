@@ -161,8 +161,9 @@ class _SettlementThread:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self._due: queue.SimpleQueue[Settlements] = queue.SimpleQueue()
-        threading.Thread(target=self._run, name="ai-settlements", daemon=True).start()
+        self._due: queue.Queue[Settlements] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ai-settlements", daemon=True)
+        self._thread.start()
         atexit.register(self.drain)  # a worker that stops writes what its responses left
 
     def put(self, pending: Settlements) -> None:
@@ -170,12 +171,22 @@ class _SettlementThread:
 
     def _run(self) -> None:
         while True:
-            self._due.get().write()
+            pending = self._due.get()
+            try:
+                pending.write()
+            finally:
+                self._due.task_done()
 
     def drain(self) -> None:
-        if os.getpid() == self.pid:  # not in a process forked from this one
-            while not self._due.empty():
-                self._due.get().write()
+        """At exit, once the thread has written everything handed to it: the settlement it may
+        be writing right now too, which the interpreter would otherwise cut short (it stops a
+        daemon thread wherever it is)."""
+        if os.getpid() != self.pid:  # a process forked from this one: not its settlements
+            return
+        if self._thread.is_alive():
+            self._due.join()
+        while not self._due.empty():
+            self._due.get().write()
 
 
 _settler: _SettlementThread | None = None

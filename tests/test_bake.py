@@ -20,12 +20,12 @@ from checks import (
     check_ruff,
     check_whitespace,
     env_values,
+    keeps_jinja,
     text_files,
 )
 from helpers import (
     COOKIECUTTER_JSON,
     RUNTIME_OPTIONS,
-    STAYS_JINJA,
     TEMPLATE_DIR,
     choices,
     combinations,
@@ -84,8 +84,7 @@ def test_copy_without_render_lists_exactly_the_files_without_jinja() -> None:
         copied = {pattern for pattern in patterns if fnmatch.fnmatch(rel, pattern)}
         matched |= copied
         has_jinja = JINJA_SYNTAX.search(path.read_bytes()) is not None
-        stays_jinja = any(fnmatch.fnmatch(rel, pattern) for pattern in STAYS_JINJA)
-        if has_jinja and copied and not stays_jinja:
+        if has_jinja and copied and not keeps_jinja(rel):
             problems.append(f"{rel} holds Jinja but {sorted(copied)} copies it unrendered")
         elif not has_jinja and not copied:
             problems.append(f"{rel} holds no Jinja: add it to _copy_without_render")

@@ -185,8 +185,9 @@ class _SettlementThread:
             return
         if self._thread.is_alive():
             self._due.join()
-        while not self._due.empty():
-            self._due.get().write()
+        else:  # stopped by an error of its own: write what it left
+            while not self._due.empty():
+                self._due.get().write()
 
 
 _settler: _SettlementThread | None = None

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,9 @@ from test_variants import (  # the variants' own helpers: bake, environment, ser
     cookiecutter_config,  # noqa: F401 - a fixture
     tail,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from harness import free_port  # the tools' loopback ports, which no connection takes
 
 pytestmark = pytest.mark.variants
 
@@ -82,12 +84,6 @@ def new_address() -> str:
     """A client address of its own (X-Forwarded-For; the app trusts one proxy hop), so the
     per-address rate limit of one test never spends another's."""
     return next(_addresses)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def unavailable(reason: str) -> None:

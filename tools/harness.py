@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -71,10 +72,33 @@ def run(
     return result
 
 
+# Ports for the servers started here, below Linux's default ephemeral range (32768-60999) and
+# macOS's (49152-65535). A port the kernel picks for a bind to port 0 comes from the ephemeral
+# range, which also gives every outgoing connection its local port: in a busy run a connection
+# to PostgreSQL or Redis can take it before the server binds it ("Address already in use").
+SPARE_PORTS = range(20000, 32768)
+
+
+def _ephemeral_ports() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except OSError:  # not Linux: the range SPARE_PORTS already avoids
+        return range(0)
+    return range(int(low), int(high) + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that nothing listens on and no outgoing connection will be given."""
+    ephemeral = _ephemeral_ports()
+    candidates = [port for port in SPARE_PORTS if port not in ephemeral]
+    for port in random.sample(candidates, min(len(candidates), 50)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {SPARE_PORTS} outside {ephemeral}")
 
 
 def new_venv(venv: Path, python: str, *install: str) -> Path:

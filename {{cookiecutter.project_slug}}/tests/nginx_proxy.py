@@ -21,7 +21,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-ROOT = Path(__file__).resolve().parents[1]
+from .app_server import ROOT, spare_port, start_gunicorn
+
 SITE_CONF = "conf.d/{{ cookiecutter.project_slug }}.conf"
 MAX_BODY = 1024 * 1024  # client_max_body_size 1m == the app's MAX_CONTENT_LENGTH default
 BURST = 20  # limit_req ... burst=20 on /api/
@@ -50,13 +50,6 @@ def _nginx_binary() -> str:
             pytest.fail(f"{reason} (CI=true: required)")
         pytest.skip(reason)
     return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_until_up(
@@ -207,7 +200,6 @@ def app_port(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[int]:
     """gunicorn with the project's gunicorn.conf.py on a loopback port, on the test database."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     settings = {
         **test_settings,
@@ -219,24 +211,8 @@ def app_port(
     for key, value in settings.items():
         if isinstance(value, str | int | float):  # lists and None have no place in the env
             env[key.upper()] = str(value)
-    env.update(
-        {"GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "8"}
-    )
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "gunicorn.conf.py"),
-                "{{ cookiecutter.package_name }}:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    env.update({"WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "8"})
+    process, port = start_gunicorn(env, log)
     try:
         _wait_until_up(process, log, lambda: _answers(port), "gunicorn")
         yield port
@@ -260,7 +236,7 @@ def local_config(
     """A copy of nginx/ on loopback ports, with test certificates and temp paths of its own."""
     prefix = tmp_path_factory.mktemp("nginx") / "nginx"
     shutil.copytree(ROOT / "nginx", prefix)
-    http_port, https_port = _free_port(), _free_port()
+    http_port, https_port = spare_port(), spare_port()
     site = prefix / SITE_CONF
     text = site.read_text()
     for shipped, local in {

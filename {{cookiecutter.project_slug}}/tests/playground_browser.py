@@ -34,6 +34,8 @@ from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.ai.base import ChatRequest, StreamChunk
 from {{ cookiecutter.package_name }}.ai.providers.fake import FakeProvider
 
+from .app_server import spare_port
+
 # What the live app runs with beyond the test settings: the offline provider, generous limits.
 LIVE_SETTINGS: dict[str, Any] = {
     "rate_limit_ai": "10000 per minute",
@@ -142,7 +144,8 @@ def browser() -> Iterator[WebDriver]:
         "--window-size=1280,900",
     ):
         options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    service = Service(executable_path=chromedriver, port=spare_port())
+    driver = webdriver.Chrome(options=options, service=service)
     driver.set_script_timeout(WAIT)
     yield driver
     driver.quit()

@@ -56,9 +56,7 @@ class Relay:
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
+        self.port = 0  # the kernel's choice at the first listen, the same one after
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -68,6 +66,7 @@ class Relay:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
+        self.port = listener.getsockname()[1]
         listener.listen(64)
         listener.settimeout(0.05)
         self._listener = listener

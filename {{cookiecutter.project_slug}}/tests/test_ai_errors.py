@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +12,7 @@ from flask_openapi3 import OpenAPI
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.ai.settings import AISettings
+from {{ cookiecutter.package_name }}.ai.warmup import refusing_url
 
 from .upstream import Raw, Status, Text, Upstream, json_body, parse_events, provider_settings
 
@@ -155,12 +155,10 @@ def test_unusable_reply_is_502(
 def test_unreachable_provider_is_503(
     make_ai_app: Callable[..., OpenAPI], ai_headers: dict[str, str]
 ) -> None:
-    with socket.socket() as probe:  # a port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = make_ai_app(**provider_settings(f"http://127.0.0.1:{port}")).test_client()
+    with refusing_url() as url:
+        client = make_ai_app(**provider_settings(url)).test_client()
 
-    response = complete(client, ai_headers)
+        response = complete(client, ai_headers)
 
     assert response.status_code == 503
     assert response.json["code"] == "ai_unavailable"

@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,22 +35,20 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
 from opentelemetry.proto.trace.v1.trace_pb2 import Status as StatusMessage
 
 from {{ cookiecutter.package_name }}.core.tracing import tracing_enabled
-{%- if cookiecutter.use_celery %}
 
+from .app_server import start_gunicorn
+{%- if cookiecutter.use_celery %}
 from .celery_worker import StartWorker, Worker, new_queue, skip_without_redis
 from .test_tasks import REPORT_URL
 {%- endif %}
 {%- if cookiecutter.ai_provider != "none" %}
-{{ "" if cookiecutter.use_celery else "\n" }}from .upstream import MODEL, Status, Text, Upstream
+from .upstream import MODEL, Status, Text, Upstream
 {%- endif %}
 {%- if cookiecutter.use_celery %}
 
 skip_without_redis()
 {%- endif %}
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "{{ cookiecutter.package_name }}"
-APP = f"{PACKAGE}:create_app()"
 SERVICE_NAME = "traced-service"  # OTEL_SERVICE_NAME, instead of the project's name
 WAIT = 20.0  # seconds for spans to arrive
 
@@ -155,19 +152,8 @@ class Service:
     """The traced service: gunicorn with the project's gunicorn.conf.py on a loopback port."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port: int = sock.getsockname()[1]
         self.log = log
-        env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": "1"}
-        with log.open("wb") as output:
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and config
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", APP],
-                cwd=ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        self.process, self.port = start_gunicorn({**env, "WEB_CONCURRENCY": "1"}, log)
         self._wait_until_up()
 
     def _wait_until_up(self) -> None:

@@ -77,6 +77,7 @@ def run(
 # range, which also gives every outgoing connection its local port: in a busy run a connection
 # to PostgreSQL or Redis can take it before the server binds it ("Address already in use").
 SPARE_PORTS = range(20000, 32768)
+_GIVEN: set[int] = set()  # handed out already: two servers started together need two ports
 
 
 def _ephemeral_ports() -> range:
@@ -90,14 +91,15 @@ def _ephemeral_ports() -> range:
 def free_port() -> int:
     """A loopback port that nothing listens on and no outgoing connection will be given."""
     ephemeral = _ephemeral_ports()
-    candidates = [port for port in SPARE_PORTS if port not in ephemeral]
+    candidates = [port for port in SPARE_PORTS if port not in ephemeral and port not in _GIVEN]
     for port in random.sample(candidates, min(len(candidates), 50)):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _GIVEN.add(port)
+        return port
     # None left (or the ephemeral range covers them all here): the kernel's choice after all.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,8 +4,8 @@ A port found by binding port 0 and closing the socket again comes from the kerne
 range, the range it also gives the local end of every outgoing connection: in a busy run a
 connection to PostgreSQL or Redis can take that port before the server binds it, and the server
 exits with "Address already in use". So gunicorn inherits a socket already bound (its `fd://`
-bind), and a server that binds its own (nginx, chromedriver) gets a port from below the
-ephemeral range.
+bind), and a server that binds its own (nginx, chromedriver, the fault tests' relay, which
+listens again on its port after a cut) gets a port from below the ephemeral range.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = "{{ cookiecutter.package_name }}:create_app()"
 # Below Linux's default ephemeral range (32768-60999) and macOS's (49152-65535).
 SPARE_PORTS = range(20000, 32768)
+_GIVEN: set[int] = set()  # handed out already: two servers started together need two ports
 
 
 def _ephemeral_ports() -> range:
@@ -33,14 +34,15 @@ def _ephemeral_ports() -> range:
 def spare_port() -> int:
     """A loopback port that nothing listens on and no outgoing connection will be given."""
     ephemeral = _ephemeral_ports()
-    candidates = [port for port in SPARE_PORTS if port not in ephemeral]
+    candidates = [port for port in SPARE_PORTS if port not in ephemeral and port not in _GIVEN]
     for port in random.sample(candidates, min(len(candidates), 50)):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _GIVEN.add(port)
+        return port
     # None left (or the ephemeral range covers them all here): the kernel's choice after all.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

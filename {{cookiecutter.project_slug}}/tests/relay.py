@@ -14,6 +14,8 @@ from typing import NoReturn
 
 import pytest
 
+from .app_server import spare_port
+
 
 def require(variable: str) -> str:
     """A real service's URL; skips without it, but fails under CI=true (CI has the services)."""
@@ -56,7 +58,8 @@ class Relay:
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
-        self.port = 0  # the kernel's choice at the first listen, the same one after
+        # Outside the ephemeral range: no outgoing connection takes it while the relay is cut.
+        self.port = spare_port()
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -66,7 +69,6 @@ class Relay:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
-        self.port = listener.getsockname()[1]
         listener.listen(64)
         listener.settimeout(0.05)
         self._listener = listener

@@ -42,7 +42,7 @@ from test_variants import (  # the variants' own helpers: bake, environment, ser
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from harness import free_port  # the tools' loopback ports, which no connection takes
+from harness import spare_port  # loopback ports that no outgoing connection is given
 
 pytestmark = pytest.mark.variants
 
@@ -471,7 +471,7 @@ def service(
             pytest.fail(f"{' '.join(args[:3])} failed:\n{tail(result.stdout + result.stderr)}")
     logs = workdir / "logs"
     logs.mkdir()
-    service = Service(project, env, logs, stub, [free_port(), free_port()], free_port())
+    service = Service(project, env, logs, stub, [spare_port(), spare_port()], spare_port())
     try:
         with ThreadPoolExecutor(2) as pool:  # both instances import the app at once
             list(pool.map(service.start_api, range(2)))

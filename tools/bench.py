@@ -55,11 +55,11 @@ from harness import (
     Environments,
     Postgres,
     Server,
-    free_port,
     http_json,
     log,
     new_venv,
     run,
+    spare_port,
 )
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -504,7 +504,7 @@ class Nginx:
     def __init__(self, project: Path, workdir: Path, app_port: int) -> None:
         self.root = workdir / "nginx"
         shutil.copytree(project / "nginx", self.root)
-        self.http_port, self.https_port = free_port(), free_port()
+        self.http_port, self.https_port = spare_port(), spare_port()
         for conf in (self.root / "conf.d").glob("*.conf"):
             text = conf.read_text(encoding="utf-8")
             text = re.sub(r"server\s+api:8000;", f"server 127.0.0.1:{app_port};", text)
@@ -936,7 +936,7 @@ def bench(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     seed_venv = seed_stack_env(root, args.python)
     postgres = Postgres(args.database_url, venv / "bin" / "python")
     database = f"{args.db_prefix}_{os.getpid()}"
-    upstream_port = free_port()
+    upstream_port = spare_port()
     upstream_base = f"http://127.0.0.1:{upstream_port}"
     upstream = subprocess.Popen(  # noqa: S603 - this script, serving the stub
         [sys.executable, __file__, "--upstream", str(upstream_port)], start_new_session=True

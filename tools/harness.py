@@ -4,11 +4,10 @@ set, a PostgreSQL database per run, and gunicorn on a free loopback port."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,7 +15,9 @@ import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 TEMPLATE = Path(__file__).resolve().parent.parent
@@ -72,38 +73,20 @@ def run(
     return result
 
 
-# Ports for the servers started here, below Linux's default ephemeral range (32768-60999) and
-# macOS's (49152-65535). A port the kernel picks for a bind to port 0 comes from the ephemeral
-# range, which also gives every outgoing connection its local port: in a busy run a connection
-# to PostgreSQL or Redis can take it before the server binds it ("Address already in use").
-SPARE_PORTS = range(20000, 32768)
-_GIVEN: set[int] = set()  # handed out already: two servers started together need two ports
+def _project_ports() -> ModuleType:
+    """The generated tests' port picker (`tests/ports.py`, which holds no Jinja: the template's
+    file is the project's as it stands), for the servers the tools start too."""
+    path = TEMPLATE / "{{cookiecutter.project_slug}}" / "tests" / "ports.py"
+    spec = importlib.util.spec_from_file_location("project_ports", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _ephemeral_ports() -> range:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    except OSError:  # not Linux: the range SPARE_PORTS already avoids
-        return range(0)
-    return range(int(low), int(high) + 1)
-
-
-def free_port() -> int:
-    """A loopback port that nothing listens on and no outgoing connection will be given."""
-    ephemeral = _ephemeral_ports()
-    candidates = [port for port in SPARE_PORTS if port not in ephemeral and port not in _GIVEN]
-    for port in random.sample(candidates, min(len(candidates), 50)):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _GIVEN.add(port)
-        return port
-    # None left (or the ephemeral range covers them all here): the kernel's choice after all.
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# A loopback port that nothing listens on and no outgoing connection will be given.
+spare_port: Callable[[], int] = _project_ports().spare_port
 
 
 def new_venv(venv: Path, python: str, *install: str) -> Path:
@@ -200,7 +183,7 @@ class Server:
         log_path: Path,
         options: list[str] | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = spare_port()
         self.base = f"http://127.0.0.1:{self.port}"
         cmd = [str(venv / "bin" / "python"), "-m", "gunicorn"]
         if (project / "gunicorn.conf.py").exists():

@@ -34,7 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .app_server import ROOT, spare_port, start_gunicorn
+from .app_server import ROOT, start_gunicorn
+from .ports import spare_port
 
 SITE_CONF = "conf.d/{{ cookiecutter.project_slug }}.conf"
 MAX_BODY = 1024 * 1024  # client_max_body_size 1m == the app's MAX_CONTENT_LENGTH default

@@ -34,7 +34,7 @@ from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.ai.base import ChatRequest, StreamChunk
 from {{ cookiecutter.package_name }}.ai.providers.fake import FakeProvider
 
-from .app_server import spare_port
+from .ports import spare_port
 
 # What the live app runs with beyond the test settings: the offline provider, generous limits.
 LIVE_SETTINGS: dict[str, Any] = {

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import pytest
 
-from .app_server import spare_port
+from .ports import spare_port
 
 
 def require(variable: str) -> str:

@@ -133,6 +133,20 @@ AUTH = [
         tests=("tests/test_auth.py",),
     ),
     mutation(
+        "remembered-token-never-expires",
+        "an access token stops working when it expires, however often it was used before",
+        "auth/verified.py:VerifiedTokens.get",
+        ("expires <= time.time() - leeway", "False"),
+        tests=("tests/test_auth.py",),
+    ),
+    mutation(
+        "remembered-tokens-shared-by-apps",
+        "a token is accepted only by an app holding the key that signed it",
+        "auth/verified.py:VerifyOnceJWTManager.init_app",
+        ("VerifiedTokens()", 'self.__dict__.setdefault("_verified", VerifiedTokens())'),
+        tests=("tests/test_auth.py",),
+    ),
+    mutation(
         "refresh-not-rotated",
         "POST /auth/refresh rotates the refresh token and revokes the old one",
         "auth/service.py:refresh",

@@ -3,10 +3,12 @@ and the bearer scheme in the OpenAPI document."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import jwt
 from flask.testing import FlaskClient
 from flask_jwt_extended import create_access_token
 from flask_openapi3 import OpenAPI
@@ -109,6 +111,37 @@ def test_expired_token_is_401_token_expired(
     assert response.status_code == 401
     assert response.json is not None
     assert response.json["code"] == "token_expired"
+
+
+def test_a_token_seen_before_is_still_refused_once_it_expires(
+    app: OpenAPI, client: FlaskClient, register: Callable[..., dict[str, Any]]
+) -> None:
+    """The app verifies a token once and remembers it; its expiry counts all the same."""
+    user_id = register()["user"]["id"]
+    time.sleep(1 - time.time() % 1)  # at a whole second: `exp` (whole seconds) is 1 s away
+    with app.app_context():
+        token = create_access_token(identity=str(user_id), expires_delta=timedelta(seconds=1))
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    for _ in range(2):  # verified, then known
+        assert client.get(ME, headers=bearer(token)).status_code == 200
+    time.sleep(max(0.0, expires - time.time()) + 0.01)
+    response = client.get(ME, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json is not None
+    assert response.json["code"] == "token_expired"
+
+
+def test_a_token_one_app_knows_is_refused_by_an_app_with_another_key(
+    client: FlaskClient, make_app: Callable[..., OpenAPI], register: Callable[..., dict[str, Any]]
+) -> None:
+    """What an app remembers of the tokens it verified is its own, not the process's."""
+    token = register()["access_token"]
+    assert client.get(ME, headers=bearer(token)).status_code == 200
+    other = make_app(jwt_secret_key="another-jwt-secret-key-that-is-long-enough-987654")
+    response = other.test_client().get(ME, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json is not None
+    assert response.json["code"] == "unauthorized"
 
 
 def test_refresh_token_is_not_an_access_token(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from flask_jwt_extended import JWTManager
 from flask_openapi3 import OpenAPI
 
 from ..core.deploy import add_deploy_check, weak_secret
@@ -15,8 +14,9 @@ from .cli import users_cli
 from .service import bearer_token_state_keys, configure_jwt, user_caller
 from .settings import AuthSettings, auth_settings
 from .users_api import users_bp
+from .verified import VerifyOnceJWTManager
 
-jwt = JWTManager()
+jwt = VerifyOnceJWTManager()
 configure_jwt(jwt)
 
 

@@ -188,7 +188,7 @@ def list_users(query: UserQuery) -> UserPage:
         conditions.append(
             or_(func.lower(User.email).like(pattern), func.lower(User.full_name).like(pattern))
         )
-    return paginate(db.session, User, conditions, query, UserOut.model_validate, [col(User.id)])
+    return paginate(db.session.connection(), User, UserOut, conditions, query, [col(User.id)])
 
 
 def admin_update_user(admin: TokenUser, user_id: int, data: UserAdminUpdate) -> User:

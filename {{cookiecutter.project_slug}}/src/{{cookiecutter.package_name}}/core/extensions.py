@@ -19,7 +19,7 @@ from limits import RateLimitItem, WindowStats
 from limits.storage import RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 from redis.commands.core import Script
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
 
@@ -28,7 +28,7 @@ from .settings import Settings
 
 class Database:
     """The SQLModel engine of the current app, and one session per request (closed on teardown),
-    or for a request that only reads, `reader`.
+    or for a request that only reads, one `reader` connection.
 
     The engine lives in `app.extensions`, so several apps (tests, CLI) never share one.
     """
@@ -54,13 +54,14 @@ class Database:
         return session
 
     @property
-    def reader(self) -> Session:
-        """A session for a request that only reads: in autocommit, so a query is one round trip
-        (no BEGIN before it, no ROLLBACK when the session closes). Never write through it."""
+    def reader(self) -> Connection:
+        """A connection for a request that only reads, for Core queries: in autocommit, so a
+        query is one round trip (no BEGIN before it, no ROLLBACK when it goes back to the pool),
+        and no ORM session to set up and close. Never write through it."""
         if "db_reader" not in g:
-            g.db_reader = Session(current_app.extensions["database_reader"])
-        session: Session = g.db_reader
-        return session
+            g.db_reader = current_app.extensions["database_reader"].connect()
+        connection: Connection = g.db_reader
+        return connection
 
     @contextmanager
     def new_session(self) -> Iterator[Session]:
@@ -71,9 +72,9 @@ class Database:
     @staticmethod
     def _close_session(_exc: BaseException | None) -> None:
         for name in ("db_session", "db_reader"):
-            session = g.pop(name, None)
-            if session is not None:
-                session.close()
+            opened: Session | Connection | None = g.pop(name, None)
+            if opened is not None:
+                opened.close()
 
 
 def make_engine(url: str) -> Engine:

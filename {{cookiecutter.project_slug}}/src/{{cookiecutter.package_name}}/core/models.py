@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Table, func
-from sqlmodel import Session, SQLModel, select
+from sqlalchemy import Column, ColumnElement, Connection, Table, func, select
+from sqlmodel import SQLModel
 
 
 def tables_on(dialect: str) -> list[Table]:
@@ -67,7 +68,7 @@ class PageQuery(BaseModel):
 _QUERY_SCHEMAS: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 T = TypeVar("T")
-Row = TypeVar("Row")
+Out = TypeVar("Out", bound=BaseModel)
 
 
 class Page(BaseModel, Generic[T]):
@@ -78,36 +79,49 @@ class Page(BaseModel, Generic[T]):
     has_more: bool
 
 
+@cache
+def answer_columns(model: type[SQLModel], out: type[BaseModel]) -> tuple[Column[Any], ...]:
+    """The columns of `model`'s table that `out` answers with: the one of each field's name."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return tuple(table.c[name] for name in out.model_fields)
+
+
 def paginate(
-    session: Session,
-    model: type[Row],
+    connection: Connection,
+    model: type[SQLModel],
+    out: type[Out],
     where: Sequence[ColumnElement[bool]],
     query: PageQuery,
-    convert: Callable[[Row], T],
     order_by: Sequence[Any],
-) -> Page[T]:
-    """One page of the `model` rows matching `where`, and their total, in one query: the count
-    is a subquery that PostgreSQL runs once (an InitPlan), not a window over the rows, which
-    would make it read every matching row in full before the sort and the limit."""
+) -> Page[Out]:
+    """One page of the `model` rows matching `where` as `out`, and their total, in one query.
+
+    Only the columns `out` answers with are read, as plain rows: no ORM object is built for a
+    row that only becomes JSON, and a large column the list does not show (a document's text)
+    stays in the database. The count is a subquery that PostgreSQL runs once (an InitPlan),
+    not a window over the rows, which would make it read every matching row in full before
+    the sort and the limit.
+    """
     counting = select(func.count()).select_from(model).where(*where)
     # Not correlated: the subquery counts its own rows, not the outer query's current one.
-    total_of_all = counting.scalar_subquery().correlate(None)
+    total_of_all = counting.scalar_subquery().correlate(None).label("total_of_all")
     statement = (
-        select(model, total_of_all)
+        select(*answer_columns(model, out), total_of_all)
         .where(*where)
         .order_by(*order_by)
         .offset((query.page - 1) * query.size)
         .limit(query.size)
     )
-    rows = session.exec(statement).all()
+    rows = connection.execute(statement).all()
     if rows:
-        total = int(rows[0][1])
+        total = int(rows[0].total_of_all)
     elif query.page == 1:
         total = 0
     else:  # past the last page: no row carries the count
-        total = session.exec(counting).one()
-    return Page[T](
-        items=[convert(row[0]) for row in rows],
+        total = connection.execute(counting).scalar_one()
+    fields = tuple(out.model_fields)  # the columns' order; the total comes after them
+    return Page[Out](
+        items=[out.model_validate(dict(zip(fields, row, strict=False))) for row in rows],
         total=total,
         page=query.page,
         size=query.size,

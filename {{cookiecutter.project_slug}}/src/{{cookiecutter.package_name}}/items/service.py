@@ -42,9 +42,7 @@ def list_items(query: ItemQuery, caller: Caller) -> ItemPage:
         )
     sort_column = col(getattr(Item, query.sort))
     ordering = sort_column.asc() if query.order == "asc" else sort_column.desc()
-    return paginate(
-        db.reader, Item, conditions, query, ItemOut.model_validate, [ordering, col(Item.id).asc()]
-    )
+    return paginate(db.reader, Item, ItemOut, conditions, query, [ordering, col(Item.id).asc()])
 
 
 def get_item(item_id: int, caller: Caller) -> Item:

@@ -140,11 +140,11 @@ def list_documents(query: DocumentQuery, caller: Caller) -> DocumentPage:
     if query.status:
         conditions.append(col(Document.status) == query.status)
     return paginate(
-        db.session,
+        db.session.connection(),
         Document,
+        DocumentOut,
         conditions,
         query,
-        DocumentOut.of,
         [col(Document.created_at).desc(), col(Document.id).desc()],
     )
 

@@ -98,17 +98,14 @@ ITEMS = [
     mutation(
         "owner-filter-dropped",
         "with auth, another user's item is invisible (404)",
-        "items/service.py:visible_to",
-        (
-            "conditions.append(col(Item.owner_id) == caller.user_id)",
-            "pass",
-        ),
+        "items/service.py:visible",
+        ("conditions.append(col(Item.owner_id) == owner_id)", "pass"),
         tests=("tests/test_items_auth.py",),
     ),
     mutation(
         "soft-deleted-items-listed",
         "a deleted item is gone from lists and lookups",
-        "items/service.py:visible_to",
+        "items/service.py:visible",
         (
             "conditions: list[ColumnElement[bool]] = [col(Item.deleted_at).is_(None)]",
             "conditions: list[ColumnElement[bool]] = []",

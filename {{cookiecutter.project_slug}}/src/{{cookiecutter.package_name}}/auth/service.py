@@ -38,7 +38,7 @@ from ..core.errors import (
 )
 from ..core.extensions import db, first_hit_values, redis_store
 from ..core.identity import Caller
-from ..core.models import paginate
+from ..core.models import page_statement, paginate
 from .errors import InvalidCredentials, TokenExpired, TokenRevoked
 from .models import (
     LoginRequest,
@@ -188,7 +188,8 @@ def list_users(query: UserQuery) -> UserPage:
         conditions.append(
             or_(func.lower(User.email).like(pattern), func.lower(User.full_name).like(pattern))
         )
-    return paginate(db.session.connection(), User, UserOut, conditions, query, [col(User.id)])
+    statement = page_statement(User, UserOut, conditions, [col(User.id)])
+    return paginate(db.session.connection(), statement, UserOut, query)
 
 
 def admin_update_user(admin: TokenUser, user_id: int, data: UserAdminUpdate) -> User:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from sqlalchemy import Column, ColumnElement, Connection, Table, func, select
+from sqlalchemy import Column, ColumnElement, Connection, Select, Table, bindparam, func, select
 from sqlmodel import SQLModel
 
 
@@ -86,15 +87,24 @@ def answer_columns(model: type[SQLModel], out: type[BaseModel]) -> tuple[Column[
     return tuple(table.c[name] for name in out.model_fields)
 
 
-def paginate(
-    connection: Connection,
+@dataclass(frozen=True)
+class PageStatement:
+    """A paginated query: a page of rows, each with the total of all rows, and that total alone
+    (for a page past the last). Its filters' values may be bound parameters, bound when it runs
+    with the page's own (`page_offset`, `page_size`): then one statement serves every request of
+    its shape, and SQLAlchemy builds it and its cache key once instead of on each request."""
+
+    rows: Select[Any]
+    count: Select[Any]
+
+
+def page_statement(
     model: type[SQLModel],
-    out: type[Out],
+    out: type[BaseModel],
     where: Sequence[ColumnElement[bool]],
-    query: PageQuery,
     order_by: Sequence[Any],
-) -> Page[Out]:
-    """One page of the `model` rows matching `where` as `out`, and their total, in one query.
+) -> PageStatement:
+    """The page of the `model` rows matching `where` as `out`, and their total, in one query.
 
     Only the columns `out` answers with are read, as plain rows: no ORM object is built for a
     row that only becomes JSON, and a large column the list does not show (a document's text)
@@ -105,20 +115,33 @@ def paginate(
     counting = select(func.count()).select_from(model).where(*where)
     # Not correlated: the subquery counts its own rows, not the outer query's current one.
     total_of_all = counting.scalar_subquery().correlate(None).label("total_of_all")
-    statement = (
+    rows = (
         select(*answer_columns(model, out), total_of_all)
         .where(*where)
         .order_by(*order_by)
-        .offset((query.page - 1) * query.size)
-        .limit(query.size)
+        .offset(bindparam("page_offset"))
+        .limit(bindparam("page_size"))
     )
-    rows = connection.execute(statement).all()
+    return PageStatement(rows, counting)
+
+
+def paginate(
+    connection: Connection,
+    statement: PageStatement,
+    out: type[Out],
+    query: PageQuery,
+    values: Mapping[str, Any] | None = None,
+) -> Page[Out]:
+    """The page `query` asks for, with `values` bound to the statement's parameters."""
+    offset = (query.page - 1) * query.size
+    bound = {**(values or {}), "page_offset": offset, "page_size": query.size}
+    rows = connection.execute(statement.rows, bound).all()
     if rows:
         total = int(rows[0].total_of_all)
     elif query.page == 1:
         total = 0
     else:  # past the last page: no row carries the count
-        total = connection.execute(counting).scalar_one()
+        total = connection.execute(statement.count, bound).scalar_one()
     fields = tuple(out.model_fields)  # the columns' order; the total comes after them
     return Page[Out](
         items=[out.model_validate(dict(zip(fields, row, strict=False))) for row in rows],

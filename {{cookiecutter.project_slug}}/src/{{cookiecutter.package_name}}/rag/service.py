@@ -21,7 +21,7 @@ from ..ai.retry import call_with_retries
 from ..core.errors import NotFound
 from ..core.extensions import db
 from ..core.identity import Caller
-from ..core.models import paginate
+from ..core.models import page_statement, paginate
 from .embeddings import Embedder
 from .errors import DocumentTooLarge, invalid
 from .models import Document, DocumentChunk, DocumentOut, DocumentPage, DocumentQuery, SearchHit
@@ -139,14 +139,9 @@ def list_documents(query: DocumentQuery, caller: Caller) -> DocumentPage:
     conditions = visible_to(caller)
     if query.status:
         conditions.append(col(Document.status) == query.status)
-    return paginate(
-        db.session.connection(),
-        Document,
-        DocumentOut,
-        conditions,
-        query,
-        [col(Document.created_at).desc(), col(Document.id).desc()],
-    )
+    ordering = [col(Document.created_at).desc(), col(Document.id).desc()]
+    statement = page_statement(Document, DocumentOut, conditions, ordering)
+    return paginate(db.session.connection(), statement, DocumentOut, query)
 
 
 def get_document(document_id: int, caller: Caller) -> Document:

@@ -1,4 +1,4 @@
-"""Tokens verified once per process, not on each of their requests.
+"""Tokens verified once per app, not on each of their requests.
 
 flask-jwt-extended parses a bearer token four times per request (twice unverified, to pick the
 key, then to verify it), about 65 µs of CPU for a 400-character token, more than the rest of

@@ -23,29 +23,50 @@ from .models import (
 )
 
 
-def visible(sees_all: bool, owner_id: int | BindParameter[int] | None) -> list[ColumnElement[bool]]:
-    """Items not deleted{% if cookiecutter.use_auth %}, only the owner's unless the caller sees all{% endif %}."""
-    conditions: list[ColumnElement[bool]] = [col(Item.deleted_at).is_(None)]
 {%- if cookiecutter.use_auth %}
-    if not sees_all:
+
+
+def visible(owner_id: int | BindParameter[int] | None) -> list[ColumnElement[bool]]:
+    """Items not deleted; with an `owner_id`, only that owner's."""
+    conditions: list[ColumnElement[bool]] = [col(Item.deleted_at).is_(None)]
+    if owner_id is not None:
         conditions.append(col(Item.owner_id) == owner_id)
-{%- endif %}
     return conditions
 
 
 def visible_to(caller: Caller) -> list[ColumnElement[bool]]:
-    """What the caller may see."""
-    return visible(caller.sees_all(), caller.user_id)
+    """What the caller may see: their own items, or every item for an admin."""
+    return visible(None if caller.sees_all() else caller.user_id)
 
 
 @cache
 def list_statement(
-    sees_all: bool, by_status: bool, searched: bool, sort: str, order: str
+    own_only: bool, by_status: bool, searched: bool, sort: str, order: str
 ) -> PageStatement:
     """The list's query for one shape of request, built once per process: building a statement
     and its cache key took SQLAlchemy more CPU than the rest of the request's database work.
     The caller's id, the status and the search pattern are bound when it runs."""
-    conditions = visible(sees_all, bindparam("owner_id"))
+    conditions = visible(bindparam("owner_id") if own_only else None)
+{%- else %}
+
+
+def visible() -> list[ColumnElement[bool]]:
+    """Items not deleted."""
+    return [col(Item.deleted_at).is_(None)]
+
+
+def visible_to(_caller: Caller) -> list[ColumnElement[bool]]:
+    """What a caller may see: without sign-in, the same for every caller."""
+    return visible()
+
+
+@cache
+def list_statement(by_status: bool, searched: bool, sort: str, order: str) -> PageStatement:
+    """The list's query for one shape of request, built once per process: building a statement
+    and its cache key took SQLAlchemy more CPU than the rest of the request's database work.
+    The status and the search pattern are bound when it runs."""
+    conditions = visible()
+{%- endif %}
     if by_status:
         conditions.append(col(Item.status) == bindparam("status"))
     if searched:
@@ -59,19 +80,24 @@ def list_statement(
 
 
 def list_items(query: ItemQuery, caller: Caller) -> ItemPage:
-    shape = (caller.sees_all(), bool(query.status), bool(query.search), query.sort, query.order)
-    values = {
-        "owner_id": caller.user_id,
+    shape = (bool(query.status), bool(query.search), query.sort, query.order)
+    values: dict[str, object] = {
         "status": query.status,
         "pattern": f"%{query.search.lower()}%" if query.search else None,
     }
-    return paginate(db.reader, list_statement(*shape), ItemOut, query, values)
+{%- if cookiecutter.use_auth %}
+    statement = list_statement(not caller.sees_all(), *shape)
+    values["owner_id"] = caller.user_id
+{%- else %}
+    statement = list_statement(*shape)
+{%- endif %}
+    return paginate(db.reader, statement, ItemOut, query, values)
 
 
 def get_item(item_id: int, caller: Caller) -> Item:
     """The item, or 404 when it does not exist, is deleted or the caller may not see it."""
-    visible = visible_to(caller)
-    item = db.session.exec(select(Item).where(*visible, col(Item.id) == item_id)).first()
+    statement = select(Item).where(*visible_to(caller), col(Item.id) == item_id)
+    item = db.session.exec(statement).first()
     if item is None:
         raise NotFound(f"Item {item_id} not found.")
     return item

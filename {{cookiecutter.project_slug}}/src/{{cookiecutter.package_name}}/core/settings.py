@@ -11,12 +11,19 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from flask import Flask, current_app
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 APP_VERSION = "{{ cookiecutter.version }}"
 INSTANCE_DIR = Path.cwd() / "instance"
@@ -39,6 +46,36 @@ def check_secret(name: str, value: str) -> None:
             f"{name} must be set to a random value of at least {MIN_SECRET_LENGTH} "
             "characters in production"
         )
+
+
+_parsed_env_files: dict[tuple[object, ...], Mapping[str, str | None]] = {}
+
+
+class ParsedOnceDotEnvSource(DotEnvSettingsSource):
+    """pydantic-settings' `.env` source, parsing each state of a file once per process.
+
+    Every settings class (one per feature) and every set of overrides reads the same `.env`;
+    parsing it took longer than the rest of building a settings object. A file that changes
+    (its modification time, size or inode) is parsed again.
+    """
+
+    def _read_env_file(self, file_path: Path) -> Mapping[str, str | None]:
+        stat = file_path.stat()
+        key = (
+            str(file_path.resolve()),
+            stat.st_mtime_ns,
+            stat.st_size,
+            stat.st_ino,
+            self.env_file_encoding,
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
+        )
+        parsed = _parsed_env_files.get(key)
+        if parsed is None:
+            parsed = MappingProxyType(dict(super()._read_env_file(file_path)))
+            _parsed_env_files[key] = parsed
+        return parsed
 
 
 class Settings(BaseSettings):
@@ -69,6 +106,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Unset: readable lines in development, JSON everywhere else.
     log_format: Literal["json", "console"] | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources in the usual order, `.env` parsed once (`ParsedOnceDotEnvSource`);
+        `_env_file=` still names another file, or none."""
+        env_file = cast(DotEnvSettingsSource, dotenv_settings).env_file
+        dotenv = ParsedOnceDotEnvSource(settings_cls, env_file=env_file)
+        return init_settings, env_settings, dotenv, file_secret_settings
 
     @field_validator("database_url")
     @classmethod

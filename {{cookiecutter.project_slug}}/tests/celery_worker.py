@@ -3,7 +3,8 @@
 One worker process (`celery -A {{ cookiecutter.package_name }}.tasks worker`, one thread) for the
 whole session, started by the first test that asks for it, on a queue of its own, with the test
 database and a two-second visibility timeout, so that the job of a killed worker is handed out
-again within seconds. It runs with `job_settings`, as does the app of the tests that use it.
+again within seconds. It runs with `job_settings`, as do the app of the tests that use it and
+the served service (app_server.py), and it traces to the same receiver as that service.
 Redis holds its queue, so the tests that use it run last, one after another (see
 `pytest_collection_modifyitems`), and keep Redis as it is between them (see test_worker.py):
 no other test's cleanup empties Redis under the running worker. Starting a worker imports the
@@ -25,8 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,7 @@ def new_queue() -> str:
 
 @pytest.fixture(scope="session")
 def job_settings(redis_url: str, service_settings: dict[str, Any]) -> dict[str, Any]:
-    """Settings of both the test app and the worker."""
+    """Settings of the test app, the served service and the worker."""
     return {
         **service_settings,
         **JOB_SETTINGS,
@@ -155,50 +155,45 @@ def job_settings(redis_url: str, service_settings: dict[str, Any]) -> dict[str, 
     }
 
 
-StartWorker = Callable[[dict[str, Any], str], AbstractContextManager[Worker]]
+@pytest.fixture(scope="session")
+def served_settings(job_settings: dict[str, Any]) -> dict[str, Any]:
+    """The served service (app_server.py) queues its jobs for the session's worker."""
+    return job_settings
 
 
 @pytest.fixture(scope="session")
-def start_worker(
+def worker(
     redis_url: str,
     database_url: str,
     test_settings: dict[str, Any],
+    job_settings: dict[str, Any],
+    tracing_settings: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
-) -> StartWorker:
-    """`with start_worker(settings, name) as worker`: a worker with the test app's settings and
-    `settings`, on the test database and Redis, logging under `name`; stopped when the block
-    ends, its queue's keys deleted."""
-
-    @contextmanager
-    def start(settings: dict[str, Any], name: str) -> Iterator[Worker]:
-        settings = {
-            **test_settings,
-            **settings,
-            "database_url": database_url,
-            "redis_url": redis_url,
-            "log_level": "INFO",
-            "log_format": "console",
-        }
-        env = {key: value for key, value in os.environ.items() if not key.startswith("CELERY_")}
-        for key, value in settings.items():
-            if isinstance(value, str | int | float):  # lists and None have no place in the env
-                env[key.upper()] = str(value)
-        env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
-        store = redis.Redis.from_url(redis_url, decode_responses=True)
-        worker = Worker(env, tmp_path_factory.mktemp(name), store)
-        try:
-            worker.start()
-            yield worker
-        finally:
-            worker.stop()
-            for key in store.scan_iter(f"{worker.queue}*"):
-                store.delete(key)
-            store.close()
-
-    return start
-
-
-@pytest.fixture(scope="session")
-def worker(job_settings: dict[str, Any], start_worker: StartWorker) -> Iterator[Worker]:
-    with start_worker(job_settings, "worker") as worker:
+) -> Iterator[Worker]:
+    """The session's worker, with the test app's settings and `job_settings`, on the test
+    database and Redis; it traces, as the served service does. Stopped at the end of the
+    session, its queue's keys deleted."""
+    settings = {
+        **test_settings,
+        **job_settings,
+        **tracing_settings,
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "log_level": "INFO",
+        "log_format": "console",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "OTEL_"))}
+    for key, value in settings.items():
+        if isinstance(value, str | int | float):  # lists and None have no place in the env
+            env[key.upper()] = str(value)
+    env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    worker = Worker(env, tmp_path_factory.mktemp("worker"), store)
+    try:
+        worker.start()
         yield worker
+    finally:
+        worker.stop()
+        for key in store.scan_iter(f"{worker.queue}*"):
+            store.delete(key)
+        store.close()

@@ -34,6 +34,7 @@ from .relay import Relay, require, require_service
 # Fixture modules: the core's first, then each feature's, which may replace core fixtures.
 pytest_plugins = [
     "tests.core_fixtures",
+    "tests.app_server",
 {%- if cookiecutter.use_auth %}
     "tests.auth_fixtures",
 {%- endif %}

@@ -7,6 +7,8 @@ conftest.py itself would win over every plugin's, so these cannot live there.
 - `test_settings`: the settings every test app starts from.
 - `service_settings`: what the service processes that tests start (gunicorn, a worker) run with
   beyond `test_settings`; the AI feature points them at its stub provider.
+- `served_settings`: what the served service (app_server.py) runs with beyond `test_settings`:
+  `service_settings`, and with Celery the session worker's queue.
 - `database_requirements`: what a feature needs of the TEST_DATABASE_URL server.
 - `finish_app_work`: what an app still owes once a test is over (a feature adds its part).
 - `sign_in(app)`: the headers of a new caller of `app` who may write; `headers`: one for `app`.
@@ -44,6 +46,12 @@ def test_settings() -> dict[str, Any]:
 def service_settings() -> dict[str, Any]:
     """Settings of the service processes the tests start, beyond `test_settings`."""
     return {}
+
+
+@pytest.fixture(scope="session")
+def served_settings(service_settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings of the served service (app_server.py), beyond `test_settings`."""
+    return service_settings
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ A copy of nginx/ is started on loopback ports: only the upstream address and the
 are replaced, and the temp paths point into a temp directory so that nginx runs without root.
 The copy also ignores the app's X-Accel-Buffering header, so that streaming is shown to come
 from the nginx config itself.
-Both servers start once per session, with the first test that asks for `proxy`; the app runs
-with `test_settings` and `service_settings`.
+nginx starts once per session, with the first test that asks for `proxy`, in front of the
+session's served service (app_server.py).
 Needs an `nginx` binary on PATH; without one the tests skip (under CI=true they fail).
 """
 
@@ -17,7 +17,6 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -34,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .app_server import ROOT, start_gunicorn
+from .app_server import ROOT, Service
 from .ports import spare_port
 
 SITE_CONF = "conf.d/{{ cookiecutter.project_slug }}.conf"
@@ -56,7 +55,7 @@ def _nginx_binary() -> str:
 def _wait_until_up(
     process: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool], what: str
 ) -> None:
-    # Generous: a loaded CI machine can take long to import the app; normally it is 1-2 s.
+    # Generous, for a loaded CI machine; nginx itself is normally up at once.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -75,18 +74,8 @@ def _listens(port: int) -> bool:
         return True
 
 
-def _answers(port: int) -> bool:
-    """A worker has loaded the app and serves (binding the port comes earlier)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", "/health/live")
-        return connection.getresponse().status == 200
-    finally:
-        connection.close()
-
-
-def _stop(process: subprocess.Popen[bytes], stop_signal: int = signal.SIGTERM) -> None:
-    process.send_signal(stop_signal)
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -193,34 +182,6 @@ def nginx_binary() -> str:
     return _nginx_binary()
 
 
-@pytest.fixture(scope="session")
-def app_port(
-    database_url: str,
-    test_settings: dict[str, Any],
-    service_settings: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[int]:
-    """gunicorn with the project's gunicorn.conf.py on a loopback port, on the test database."""
-    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    settings = {
-        **test_settings,
-        **service_settings,
-        "database_url": database_url,
-        "log_level": "WARNING",
-    }
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    for key, value in settings.items():
-        if isinstance(value, str | int | float):  # lists and None have no place in the env
-            env[key.upper()] = str(value)
-    env.update({"WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "8"})
-    process, port = start_gunicorn(env, log)
-    try:
-        _wait_until_up(process, log, lambda: _answers(port), "gunicorn")
-        yield port
-    finally:
-        _stop(process, signal.SIGINT)  # gunicorn's quick shutdown: no draining keepalives
-
-
 @dataclass
 class LocalConfig:
     """A copy of nginx/ set up to run here: its directory and the ports it listens on."""
@@ -232,7 +193,7 @@ class LocalConfig:
 
 @pytest.fixture(scope="session")
 def local_config(
-    nginx_binary: str, tmp_path_factory: pytest.TempPathFactory, app_port: int
+    nginx_binary: str, tmp_path_factory: pytest.TempPathFactory, service: Service
 ) -> LocalConfig:
     """A copy of nginx/ on loopback ports, with test certificates and temp paths of its own."""
     prefix = tmp_path_factory.mktemp("nginx") / "nginx"
@@ -241,7 +202,7 @@ def local_config(
     site = prefix / SITE_CONF
     text = site.read_text()
     for shipped, local in {
-        "server api:8000;": f"server 127.0.0.1:{app_port};",
+        "server api:8000;": f"server 127.0.0.1:{service.port};",
         "listen 80 default_server;": f"listen 127.0.0.1:{http_port} default_server;",
         "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
     }.items():

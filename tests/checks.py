@@ -7,13 +7,13 @@ import fnmatch
 import json
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
 from helpers import STAYS_JINJA, iter_files, load_hook
+from ruff.__main__ import find_ruff_bin
 
 LEFTOVER_RE = re.compile(r"\{\{|\{%|\{#|cookiecutter", re.IGNORECASE)
 MAY_BE_EMPTY = {"__init__.py", "py.typed", ".gitkeep"}
@@ -327,6 +327,10 @@ def check_data_files(files: dict[str, str]) -> list[str]:
     return problems
 
 
+# The ruff binary itself: `python -m ruff` starts an interpreter only to find it, twice a bake.
+RUFF = find_ruff_bin()
+
+
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
 
@@ -335,9 +339,9 @@ def check_ruff(root: Path) -> list[str]:
     """`ruff check` and `ruff format --check` pass with the project's own configuration."""
     problems = []
     for command in ("check", "format"):
-        args = [sys.executable, "-m", "ruff", command, "--no-cache", "--output-format=concise", "."]
+        args = [RUFF, command, "--no-cache", "--output-format=concise", "."]
         if command == "format":
-            args.insert(4, "--check")
+            args.insert(2, "--check")
         result = run(args, root)
         if result.returncode != 0:
             problems.extend(

@@ -8,7 +8,7 @@ conftest.py itself would win over every plugin's, so these cannot live there.
 - `service_settings`: what the service processes that tests start (gunicorn, a worker) run with
   beyond `test_settings`; the AI feature points them at its stub provider.
 - `served_settings`: what the served service (app_server.py) runs with beyond `test_settings`:
-  `service_settings`, and with Celery the session worker's queue.
+  `service_settings`, and what a feature adds (e.g. the queue of the session's worker).
 - `database_requirements`: what a feature needs of the TEST_DATABASE_URL server.
 - `finish_app_work`: what an app still owes once a test is over (a feature adds its part).
 - `sign_in(app)`: the headers of a new caller of `app` who may write; `headers`: one for `app`.

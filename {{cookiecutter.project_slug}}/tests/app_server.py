@@ -66,7 +66,7 @@ def environment(settings: dict[str, Any]) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("OTEL_") and key != "REDIS_URL"
+        if not key.startswith(("OTEL_", "CELERY_")) and key != "REDIS_URL"
     }
     for key, value in settings.items():
         if isinstance(value, str | int | float):  # lists and None have no place in the env

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 import redis
 
+from .app_server import environment
 from .conftest import TEST_REDIS_URL
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -182,10 +183,7 @@ def worker(
         "log_level": "INFO",
         "log_format": "console",
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "OTEL_"))}
-    for key, value in settings.items():
-        if isinstance(value, str | int | float):  # lists and None have no place in the env
-            env[key.upper()] = str(value)
+    env = environment(settings)
     env["WORKER_HOLD_KEY"] = f"{settings['celery_queue']}:test:hold"
     store = redis.Redis.from_url(redis_url, decode_responses=True)
     worker = Worker(env, tmp_path_factory.mktemp("worker"), store)

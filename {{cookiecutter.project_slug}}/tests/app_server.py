@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -61,12 +62,22 @@ def start_gunicorn(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byt
     return process, port
 
 
+def _documented_settings() -> frozenset[str]:
+    """The variables .env.example documents, set or commented out: the project's settings."""
+    lines = (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    return frozenset(
+        match[1] for line in lines if (match := re.match(r"#? ?([A-Z][A-Z0-9_]*)=", line))
+    )
+
+
 def environment(settings: dict[str, Any]) -> dict[str, str]:
-    """The environment of a service process with these settings (and none from the caller's)."""
+    """The environment of a service process with these settings and none of the caller's: its
+    settings variables and OpenTelemetry's are left out, the rest (PATH, HOME, ...) kept."""
+    documented = _documented_settings()
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("OTEL_", "CELERY_")) and key != "REDIS_URL"
+        if key not in documented and not key.startswith("OTEL_")
     }
     for key, value in settings.items():
         if isinstance(value, str | int | float):  # lists and None have no place in the env

@@ -126,22 +126,23 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("variant", numbered=False)
 
 
-@pytest.fixture(scope="session")
-def mypy_caches(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the mypy caches live: in the parent of the workers' temporary directories, so that
-    every worker uses them."""
-    root = tmp_path_factory.getbasetemp().parent / "mypy-caches"
+def shared_by_workers(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory of this run that every worker uses: in the parent of their temporary ones."""
+    root = tmp_path_factory.getbasetemp().parent / name
     root.mkdir(exist_ok=True)
     return root
+
+
+@pytest.fixture(scope="session")
+def mypy_caches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the mypy caches live."""
+    return shared_by_workers(tmp_path_factory, "mypy-caches")
 
 
 @pytest.fixture(scope="session")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Markers of the dependency sets this run has installed from the package index, beside
-    the mypy caches: every worker sees them."""
-    root = tmp_path_factory.getbasetemp().parent / "resolved"
-    root.mkdir(exist_ok=True)
-    return root
+    """Markers of the dependency sets this run has installed from the package index."""
+    return shared_by_workers(tmp_path_factory, "resolved")
 
 
 def install_args(project: Path, python: str, resolved: Path) -> tuple[list[str], Path]:

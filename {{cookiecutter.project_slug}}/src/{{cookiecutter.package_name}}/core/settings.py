@@ -48,6 +48,7 @@ def check_secret(name: str, value: str) -> None:
         )
 
 
+ENV_FILE = ".env"
 _parsed_env_files: dict[tuple[object, ...], Mapping[str, str | None]] = {}
 
 
@@ -82,8 +83,11 @@ class Settings(BaseSettings):
     # `.env` holds every feature's variables; each class takes its own fields from it. (Without
     # "only_existing", pydantic-settings matches every other line of the file against every
     # field, only to drop it: most of the time it takes to build a settings object.)
+    # `env_file` names no file here: pydantic-settings would parse it in its own source on every
+    # instantiation, before `settings_customise_sources` replaces that source with one that
+    # reads ENV_FILE parsed once.
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=(),
         env_file_encoding="utf-8",
         dotenv_filtering="only_existing",
         extra="ignore",
@@ -116,9 +120,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The usual sources in the usual order, `.env` parsed once (`ParsedOnceDotEnvSource`);
+        """The usual sources in the usual order, ENV_FILE parsed once (`ParsedOnceDotEnvSource`);
         `_env_file=` still names another file, or none."""
         env_file = cast(DotEnvSettingsSource, dotenv_settings).env_file
+        if env_file == ():  # not named by `_env_file=`
+            env_file = ENV_FILE
         dotenv = ParsedOnceDotEnvSource(settings_cls, env_file=env_file)
         return init_settings, env_settings, dotenv, file_secret_settings
 
@@ -187,9 +193,8 @@ def load_settings(cls: type[S], config: Mapping[str, Any] | None = None) -> S:
 def _sources(cls: type[Settings]) -> tuple[object, ...]:
     """What `cls` is read from besides its arguments: its variables in the environment (names
     are case-insensitive, no prefix) and its `.env` file."""
-    env_file = cls.model_config.get("env_file")
     try:
-        stat = os.stat(env_file) if isinstance(env_file, str) else None
+        stat = os.stat(ENV_FILE)
     except OSError:
         stat = None
     file_state = (stat.st_mtime_ns, stat.st_size, stat.st_ino) if stat else None
@@ -197,7 +202,7 @@ def _sources(cls: type[Settings]) -> tuple[object, ...]:
     environment = frozenset(
         (name, value) for name, value in os.environ.items() if name.lower() in fields
     )
-    return (environment, env_file, file_state)
+    return (environment, file_state)
 
 
 def _describe(error: ErrorDetails) -> str:

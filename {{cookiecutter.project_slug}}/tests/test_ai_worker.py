@@ -12,7 +12,7 @@ from flask_openapi3 import OpenAPI
 
 from .celery_worker import Worker, skip_without_redis
 from .test_ai_jobs import JOB_BODY, ai_usage, queue_ai_job
-from .test_worker import finished, job_counts, wait_for
+from .test_worker import finished, job_counts, wait_for, wait_until_held
 from .upstream import Status, Text, Upstream
 
 skip_without_redis()
@@ -51,7 +51,7 @@ def test_an_ai_job_redelivered_after_it_ran_is_not_run_or_counted_twice(
     usage_before = ai_usage(client, headers)
     url = queue_ai_job(client, headers, JOB_BODY)
     task_id = url.rsplit("/", 1)[1]
-    wait_for(lambda: worker.store.get(f"{hold}:holding") == task_id, worker, "the first run")
+    wait_until_held(worker, task_id, "the first run")
 
     worker.kill()  # after the reply, before the acknowledgement
     worker.store.delete(hold, f"{hold}:holding")

@@ -2,7 +2,8 @@
 
 While the Redis key named by WORKER_HOLD_KEY holds "before" (or "after"), a job stops before its
 body runs (or after it ran, before its message is acknowledged), writes its id to
-`<key>:holding` and waits until the key is deleted: the test kills the worker right then.
+`<key>:holding` and waits until the key is deleted: the test kills the worker right then. A test
+lets go of a job it is not waiting for by deleting `<key>:holding`.
 `<key>:runs:<task id>` and `<key>:done:<task id>` count how often each job started and ended.
 """
 
@@ -25,9 +26,12 @@ def hold(phase: str, task_id: str) -> None:
         client.incr(f"{HOLD_KEY}:{'runs' if phase == 'before' else 'done'}:{task_id}")
         if client.get(HOLD_KEY) != phase:
             return
-        client.set(f"{HOLD_KEY}:holding", task_id)
+        holding = f"{HOLD_KEY}:holding"
+        client.set(holding, task_id)
         deadline = time.monotonic() + MAX_HOLD
-        while client.exists(HOLD_KEY) and time.monotonic() < deadline:
+        while time.monotonic() < deadline and client.exists(HOLD_KEY):
+            if client.get(holding) != task_id:
+                return
             time.sleep(0.05)
 
 

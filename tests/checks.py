@@ -285,7 +285,9 @@ def check_feature_words(
             pattern = re.compile(word, re.IGNORECASE)
             exempt = FEATURE_WORDS_EXEMPT.get(feature, ())
             for rel, text in files.items():
-                if any(fnmatch.fnmatch(rel, glob) for glob in exempt):
+                # One search of the whole file first: most files never mention the word, and
+                # none of the words can match across a line break.
+                if not pattern.search(text) or any(fnmatch.fnmatch(rel, g) for g in exempt):
                     continue
                 for number, line in enumerate(text.splitlines(), 1):
                     if pattern.search(line):

@@ -276,25 +276,32 @@ def check_feature_words(
     """No mention of a disabled feature in code, config or docs."""
     # Words an enabled feature may use, then each word already searched for.
     skip = {word for feature in enabled for word in FEATURE_WORDS.get(feature, [])}
-    problems = []
+    wanted: list[tuple[str, str]] = []  # (feature, word), each word under its first feature
     for feature in sorted(all_features - enabled):
         for word in FEATURE_WORDS.get(feature, []):
-            if word in skip:
+            if word not in skip:
+                skip.add(word)
+                wanted.append((feature, word))
+    if not wanted:
+        return []
+    # One search of each file for all the words at once: most files mention none, and none of
+    # the words can match across a line break. Only the files that do are searched word by
+    # word, then walked line by line for the report.
+    anything = re.compile("|".join(f"(?:{word})" for _, word in wanted), re.IGNORECASE)
+    mentioning = {rel: text for rel, text in files.items() if anything.search(text)}
+    problems = []
+    for feature, word in wanted:
+        pattern = re.compile(word, re.IGNORECASE)
+        exempt = FEATURE_WORDS_EXEMPT.get(feature, ())
+        for rel, text in mentioning.items():
+            if not pattern.search(text) or any(fnmatch.fnmatch(rel, g) for g in exempt):
                 continue
-            skip.add(word)
-            pattern = re.compile(word, re.IGNORECASE)
-            exempt = FEATURE_WORDS_EXEMPT.get(feature, ())
-            for rel, text in files.items():
-                # One search of the whole file first: most files never mention the word, and
-                # none of the words can match across a line break.
-                if not pattern.search(text) or any(fnmatch.fnmatch(rel, g) for g in exempt):
-                    continue
-                for number, line in enumerate(text.splitlines(), 1):
-                    if pattern.search(line):
-                        problems.append(
-                            f"{rel}:{number} mentions {word!r} though {feature} is off: "
-                            f"{line.strip()[:120]}"
-                        )
+            for number, line in enumerate(text.splitlines(), 1):
+                if pattern.search(line):
+                    problems.append(
+                        f"{rel}:{number} mentions {word!r} though {feature} is off: "
+                        f"{line.strip()[:120]}"
+                    )
     return problems
 
 

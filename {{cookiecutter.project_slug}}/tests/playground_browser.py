@@ -3,10 +3,8 @@ Selenium, against the app served over HTTP on a loopback port with the offline p
 
 Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`), found on
 PATH or named by PLAYGROUND_CHROMIUM and PLAYGROUND_CHROMEDRIVER; without them the tests that use
-`browser` skip, and fail under CI=true. Chromium's headless shell (Debian:
-`chromium-headless-shell`), when on PATH, is taken first: the same engine without the browser's
-own interface, it takes about a fifth less CPU for these tests. With PLAYGROUND_SCREENSHOTS=DIR a
-PNG of each state is saved in DIR.
+`browser` skip, and fail under CI=true. With PLAYGROUND_SCREENSHOTS=DIR a PNG of each state is
+saved in DIR.
 """
 
 from __future__ import annotations
@@ -104,22 +102,12 @@ def live_app(settings: dict[str, Any], database_url: str, **overrides: Any) -> O
     return app
 
 
-BROWSER_NAMES = (
-    "chromium-headless-shell",
-    "chrome-headless-shell",
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-)
-
-
 def find_browser() -> tuple[str, str] | None:
     """(chromium, chromedriver): named by PLAYGROUND_CHROMIUM / PLAYGROUND_CHROMEDRIVER, or found
-    on PATH, the headless shell first (on GitHub's Ubuntu runners: Chrome on PATH, chromedriver
-    in $CHROMEWEBDRIVER)."""
+    on PATH (on GitHub's Ubuntu runners: Chrome on PATH, chromedriver in $CHROMEWEBDRIVER)."""
     runner_drivers = os.environ.get("CHROMEWEBDRIVER")
     browsers = [os.environ.get("PLAYGROUND_CHROMIUM")]
-    browsers += [shutil.which(name) for name in BROWSER_NAMES]
+    browsers += [shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")]
     drivers = [os.environ.get("PLAYGROUND_CHROMEDRIVER"), shutil.which("chromedriver")]
     drivers.append(str(Path(runner_drivers) / "chromedriver") if runner_drivers else None)
     chromium = next((path for path in browsers if path and Path(path).is_file()), None)

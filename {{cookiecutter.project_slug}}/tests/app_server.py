@@ -13,6 +13,7 @@ service, so a test finds its own request's spans by the request's id (`Service.t
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -58,6 +59,7 @@ def start_gunicorn(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byt
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 pass_fds=(sock.fileno(),),
+                start_new_session=True,  # its own process group: see `Service.stop`
             )
     return process, port
 
@@ -256,12 +258,19 @@ class Service:
         return trace_id
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        """gunicorn's quick shutdown, then SIGKILL to whatever of its process group is left.
+
+        The master gives a worker GUNICORN_GRACEFUL_TIMEOUT to exit before it kills it, longer
+        than this waits: a worker slower than that to exit would outlive a killed master, with
+        no one left to stop it."""
+        self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        with contextlib.suppress(ProcessLookupError):  # the master took its workers with it
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 # --- fixtures -----------------------------------------------------------------------------------

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import time
 import types
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,3 +194,34 @@ def iter_files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
         if path.is_file() and not skip.intersection(path.relative_to(root).parts):
             yield path
+
+
+def left_running(project: Path, grace: float = 10.0) -> list[str]:
+    """The processes still at work in `project` (their working directory in it) once its steps
+    are done, after `grace` seconds to exit: killed, and listed. A suite stops every server,
+    worker and browser it starts; one that does not leaves them running on the CI machine.
+    Linux only (/proc): elsewhere, none are found."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    project = project.resolve()  # as the kernel names working directories
+    deadline = time.monotonic() + grace
+    while True:
+        found: dict[int, str] = {}
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:  # a process gone meanwhile, or a zombie, has no working directory to read
+                cwd = (entry / "cwd").readlink()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if cwd == project or project in cwd.parents:
+                found[int(entry.name)] = command.strip()
+        if not found or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for pid in found:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return [f"{pid} {command[:200]}" for pid, command in sorted(found.items())]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from checks import (
     check_data_files,
     check_env,
@@ -13,6 +16,7 @@ from checks import (
     check_whitespace,
     text_files,
 )
+from helpers import left_running
 
 ALL = {"auth", "ai", "openai_sdk", "azure_openai", "anthropic", "ollama", "celery", "nginx"}
 OPENAI_NO_CELERY = {"auth", "ai", "openai_sdk", "nginx"}
@@ -122,3 +126,23 @@ def test_env_check_finds_a_leaked_secret(tmp_path: Path) -> None:
     problems = check_env(tmp_path, use_auth=True)
     assert ".env is not ignored by .gitignore" in problems
     assert "config.py (tracked) contains the value of SECRET_KEY" in problems
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc, which only Linux has")
+def test_left_running_finds_and_stops_a_process_left_in_the_project(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "src").mkdir(parents=True)
+    elsewhere.mkdir()
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    inside = subprocess.Popen(sleeper, cwd=project / "src")  # a server a suite forgot
+    outside = subprocess.Popen(sleeper, cwd=elsewhere)
+    try:
+        found = left_running(project, grace=0.5)
+        assert [line.split()[0] for line in found] == [str(inside.pid)]
+        assert inside.wait(timeout=5) < 0  # killed
+        assert outside.poll() is None  # not its business
+        assert left_running(project, grace=0.5) == []
+    finally:
+        for process in (inside, outside):
+            process.kill()
+            process.wait()

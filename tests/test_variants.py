@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import RUNTIME_OPTIONS, TEMPLATE_DIR, combinations, option_id
+from helpers import RUNTIME_OPTIONS, TEMPLATE_DIR, combinations, left_running, option_id
 
 pytestmark = pytest.mark.variants
 
@@ -389,6 +389,10 @@ def test_variant(
                 names = failed_tests(output) if name.startswith("pytest") else []
                 listed = "".join(f"\n  {test}" for test in names)
                 failures.append(f"== {name} failed ({seconds:.1f} s){listed}\n{tail(output)}")
+        leftovers = left_running(project)
+        if leftovers:
+            listed = "".join(f"\n  {line}" for line in leftovers)
+            failures.append(f"== processes left running after the suites (killed):{listed}")
         record_property("timings", ", ".join(timings))
         if failures:
             pytest.fail("\n\n".join(failures), pytrace=False)

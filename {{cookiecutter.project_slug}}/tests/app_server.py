@@ -264,13 +264,11 @@ class Service:
         than this waits: a worker slower than that to exit would outlive a killed master, with
         no one left to stop it."""
         self.process.send_signal(signal.SIGINT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
         with contextlib.suppress(ProcessLookupError):  # the master took its workers with it
             os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 # --- fixtures -----------------------------------------------------------------------------------
